@@ -1,0 +1,8 @@
+//! The pure domain: keys, tokens, passwords, refresh tokens and request
+//! validation. Nothing here knows about Spin or the database.
+
+pub mod keys;
+pub mod passwords;
+pub mod refresh;
+pub mod tokens;
+pub mod validation;

@@ -1,0 +1,229 @@
+//! The field rules of the register and login bodies (API.md, Routes).
+
+use serde_json::{Map, Value};
+
+use crate::error::ApiError;
+use crate::http::body::{Fields, Length};
+
+const NAME: Length = Length { min: 1, max: 100 };
+const EMAIL_MAX: usize = 254;
+const REGISTER_PASSWORD: Length = Length { min: 8, max: 128 };
+const LOGIN_PASSWORD: Length = Length { min: 1, max: 128 };
+const PHOTO: Length = Length { min: 0, max: 2048 };
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RegisterRequest {
+    pub name: String,
+    /// Trimmed and lower-cased.
+    pub email: String,
+    pub password: String,
+    pub password_confirm: String,
+    pub photo: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoginRequest {
+    /// Trimmed and lower-cased.
+    pub email: String,
+    pub password: String,
+}
+
+impl RegisterRequest {
+    /// Every field rule, all problems reported at once. Unknown fields
+    /// (`role`, `verified`, `id`, ...) are ignored.
+    pub fn from_json(object: &Map<String, Value>) -> Result<Self, ApiError> {
+        let mut fields = Fields::new(object);
+        let name = fields.string("name").map(|n| n.trim().to_owned());
+        let name = fields.length("name", name, NAME);
+        let email = email_field(&mut fields);
+        let password = fields.string("password");
+        let password = fields.length("password", password, REGISTER_PASSWORD);
+        let password_confirm = fields.string("passwordConfirm");
+        let photo = fields.optional_string("photo");
+        let photo = fields.length("photo", photo, PHOTO);
+        for (field, value) in [("name", &name), ("photo", &photo)] {
+            if value.as_deref().is_some_and(|v| v.contains('\0')) {
+                fields.invalid(field, "Value error, must not contain NUL characters");
+            }
+        }
+        fields.finish()?;
+        match (name, email, password, password_confirm) {
+            (Some(name), Some(email), Some(password), Some(password_confirm)) => {
+                Ok(RegisterRequest {
+                    name,
+                    email,
+                    password,
+                    password_confirm,
+                    photo,
+                })
+            }
+            // `finish` returned Ok, so every required field was read.
+            _ => Err(ApiError::Validation(Vec::new())),
+        }
+    }
+}
+
+impl LoginRequest {
+    pub fn from_json(object: &Map<String, Value>) -> Result<Self, ApiError> {
+        let mut fields = Fields::new(object);
+        let email = email_field(&mut fields);
+        let password = fields.string("password");
+        let password = fields.length("password", password, LOGIN_PASSWORD);
+        fields.finish()?;
+        match (email, password) {
+            (Some(email), Some(password)) => Ok(LoginRequest { email, password }),
+            _ => Err(ApiError::Validation(Vec::new())),
+        }
+    }
+}
+
+/// Reads `email`, trims and lower-cases it, and checks it is a plain address.
+fn email_field(fields: &mut Fields) -> Option<String> {
+    let email = normalize_email(&fields.string("email")?);
+    match check_email(&email) {
+        Ok(()) => Some(email),
+        Err(problem) => {
+            fields.invalid(
+                "email",
+                format!("value is not a valid email address: {problem}"),
+            );
+            None
+        }
+    }
+}
+
+pub fn normalize_email(email: &str) -> String {
+    email.trim().to_lowercase()
+}
+
+/// A plain `local@domain` address: no display name, no comments, a dot in the
+/// domain, at most 254 characters.
+pub fn check_email(email: &str) -> Result<(), &'static str> {
+    if email.chars().count() > EMAIL_MAX {
+        return Err("it is longer than 254 characters");
+    }
+    if email
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control() || "<>()\",;:\\[]".contains(c))
+    {
+        return Err("it contains a character an address cannot have");
+    }
+    let Some((local, domain)) = email.rsplit_once('@') else {
+        return Err("it must have an @-sign");
+    };
+    if local.is_empty() || local.contains('@') {
+        return Err("there must be exactly one @-sign with something before it");
+    }
+    if !domain.contains('.') || domain.starts_with('.') || domain.ends_with('.') {
+        return Err("the domain must contain a dot between its labels");
+    }
+    if !email_address::EmailAddress::is_valid(email) {
+        return Err("it is not a valid address");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn register(body: Value) -> Result<RegisterRequest, ApiError> {
+        RegisterRequest::from_json(body.as_object().unwrap())
+    }
+
+    fn failed_fields(result: Result<RegisterRequest, ApiError>) -> Vec<String> {
+        match result {
+            Err(ApiError::Validation(errors)) => {
+                errors.into_iter().map(|e| e.loc[1].clone()).collect()
+            }
+            other => panic!("expected 422, got {other:?}"),
+        }
+    }
+
+    fn valid() -> Value {
+        json!({"name": "  Ada  ", "email": " Ada@Example.COM ", "password": "password123",
+               "passwordConfirm": "password123", "role": "admin", "verified": false})
+    }
+
+    #[test]
+    fn a_valid_body_is_normalised() {
+        let request = register(valid()).unwrap();
+        assert_eq!(request.name, "Ada");
+        assert_eq!(request.email, "ada@example.com");
+        assert_eq!(request.photo, None);
+    }
+
+    #[test]
+    fn every_broken_field_is_reported() {
+        let body = json!({"name": "   ", "email": "nope", "password": "short", "photo": 5});
+        assert_eq!(
+            failed_fields(register(body)),
+            vec!["name", "email", "password", "passwordConfirm", "photo"]
+        );
+    }
+
+    #[test]
+    fn limits_are_inclusive_and_count_code_points() {
+        let mut body = valid();
+        body["name"] = json!("é".repeat(100));
+        body["password"] = json!("ü".repeat(128));
+        body["passwordConfirm"] = body["password"].clone();
+        body["photo"] = json!("p".repeat(2048));
+        assert!(register(body.clone()).is_ok());
+        body["name"] = json!("é".repeat(101));
+        body["password"] = json!("ü".repeat(129));
+        body["photo"] = json!("p".repeat(2049));
+        assert_eq!(
+            failed_fields(register(body)),
+            vec!["name", "password", "photo"]
+        );
+    }
+
+    #[test]
+    fn nul_characters_are_refused_where_they_would_be_stored() {
+        let mut body = valid();
+        body["name"] = json!("A\u{0}B");
+        assert_eq!(failed_fields(register(body)), vec!["name"]);
+    }
+
+    #[test]
+    fn email_rules() {
+        for good in [
+            "a@b.co",
+            "first.last+tag@sub.example.org",
+            "x@xn--80ak6aa92e.com",
+        ] {
+            assert_eq!(check_email(good), Ok(()), "{good}");
+        }
+        for bad in [
+            "plain",
+            "a@b",
+            "@b.co",
+            "a@.co",
+            "a@b.",
+            "Ada <ada@example.com>",
+            "a b@c.de",
+            "a@b@c.de",
+            "a@b.co\u{0}",
+        ] {
+            assert!(check_email(bad).is_err(), "{bad}");
+        }
+        let long = format!("{}@example.com", "a".repeat(243));
+        assert_eq!(long.len(), 255);
+        assert!(check_email(&long).is_err());
+    }
+
+    #[test]
+    fn login_needs_a_valid_email_and_a_password() {
+        let ok = LoginRequest::from_json(
+            json!({"email": "A@B.CO", "password": "x"})
+                .as_object()
+                .unwrap(),
+        );
+        assert_eq!(ok.unwrap().email, "a@b.co");
+        let bad =
+            LoginRequest::from_json(json!({"email": "x", "password": ""}).as_object().unwrap());
+        assert!(matches!(bad, Err(ApiError::Validation(e)) if e.len() == 2));
+    }
+}

@@ -1,0 +1,328 @@
+//! Spin variables -> typed settings. Read lazily: a route reads (and parses
+//! the keys) it needs, nothing more. A missing or malformed value is a
+//! [`ConfigError`] naming the variable (a `503` and a log line).
+
+use std::cell::OnceCell;
+
+use crate::auth::keys::{Algorithm, SigningKey, VerifyingKey};
+use crate::auth::tokens::Audience;
+use crate::error::ConfigError;
+
+/// Where variable values come from (Spin's `variables` interface in the
+/// component, a map in tests).
+pub trait Variables {
+    /// The value, or a description of why there is none.
+    fn get(&self, name: &str) -> Result<String, String>;
+}
+
+pub struct Config<'v> {
+    variables: &'v dyn Variables,
+    verifying_keys: OnceCell<Vec<VerifyingKey>>,
+    algorithm: OnceCell<Algorithm>,
+}
+
+/// The backend a `database_url` names.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Database {
+    Postgres(String),
+}
+
+impl<'v> Config<'v> {
+    pub fn new(variables: &'v dyn Variables) -> Self {
+        Config {
+            variables,
+            verifying_keys: OnceCell::new(),
+            algorithm: OnceCell::new(),
+        }
+    }
+
+    fn raw(&self, variable: &'static str) -> Result<String, ConfigError> {
+        self.variables
+            .get(variable)
+            .map_err(|problem| ConfigError { variable, problem })
+    }
+
+    fn optional(&self, variable: &'static str) -> Result<Option<String>, ConfigError> {
+        let value = self.raw(variable)?;
+        let value = value.trim();
+        Ok((!value.is_empty()).then(|| value.to_owned()))
+    }
+
+    /// A whole number in `1..=max`.
+    fn number(&self, variable: &'static str, max: u64) -> Result<u64, ConfigError> {
+        let value = self.raw(variable)?;
+        match value.trim().parse::<u64>() {
+            Ok(n) if (1..=max).contains(&n) => Ok(n),
+            _ => Err(ConfigError {
+                variable,
+                problem: format!("expected a whole number from 1 to {max}"),
+            }),
+        }
+    }
+
+    pub fn database(&self) -> Result<Database, ConfigError> {
+        let url = self.raw("database_url")?;
+        let url = url.trim();
+        if url.starts_with("postgres://")
+            || url.starts_with("postgresql://")
+            || url.contains("host=")
+        {
+            Ok(Database::Postgres(url.to_owned()))
+        } else {
+            Err(ConfigError {
+                variable: "database_url",
+                problem: "expected a postgres:// URL".into(),
+            })
+        }
+    }
+
+    pub fn access_token_lifetime_secs(&self) -> Result<u64, ConfigError> {
+        Ok(self.number("access_token_expires_in", 525_600)? * 60)
+    }
+
+    pub fn refresh_token_lifetime_secs(&self) -> Result<u64, ConfigError> {
+        Ok(self.number("refresh_token_expires_in", 5_256_000)? * 60)
+    }
+
+    pub fn session_absolute_timeout_secs(&self) -> Result<u64, ConfigError> {
+        Ok(self.number("session_absolute_timeout_minutes", 5_256_000)? * 60)
+    }
+
+    /// 0 (strict) is allowed here.
+    pub fn refresh_reuse_grace_secs(&self) -> Result<u64, ConfigError> {
+        let variable = "refresh_reuse_grace_seconds";
+        let value = self.raw(variable)?;
+        value
+            .trim()
+            .parse::<u64>()
+            .ok()
+            .filter(|n| *n <= 3600)
+            .ok_or(ConfigError {
+                variable,
+                problem: "expected a whole number of seconds from 0 to 3600".into(),
+            })
+    }
+
+    pub fn login_max_failures(&self) -> Result<u64, ConfigError> {
+        self.number("login_max_failures", 1_000_000)
+    }
+
+    pub fn login_lockout_secs(&self) -> Result<u64, ConfigError> {
+        self.number("login_lockout_seconds", 31_536_000)
+    }
+
+    pub fn cookie_secure(&self) -> Result<bool, ConfigError> {
+        let variable = "cookie_secure";
+        match self.raw(variable)?.trim().to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" => Ok(true),
+            "false" | "0" | "no" => Ok(false),
+            _ => Err(ConfigError {
+                variable,
+                problem: "expected true or false".into(),
+            }),
+        }
+    }
+
+    /// The allowed browser origins (`client_origin`, comma-separated). An
+    /// unreadable value allows none rather than failing every response.
+    pub fn client_origins(&self) -> Vec<String> {
+        match self.raw("client_origin") {
+            Ok(list) => list
+                .split(',')
+                .map(|o| o.trim().trim_end_matches('/').to_owned())
+                .filter(|o| !o.is_empty())
+                .collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    pub fn audience(&self) -> Result<Audience, ConfigError> {
+        Ok(Audience {
+            issuer: self.optional("jwt_issuer")?,
+            audience: self.optional("jwt_audience")?,
+        })
+    }
+
+    pub fn algorithm(&self) -> Result<Algorithm, ConfigError> {
+        if let Some(algorithm) = self.algorithm.get() {
+            return Ok(*algorithm);
+        }
+        let variable = "jwt_algorithm";
+        let algorithm = Algorithm::parse(&self.raw(variable)?).ok_or(ConfigError {
+            variable,
+            problem: "expected RS256, EdDSA or ES256".into(),
+        })?;
+        Ok(*self.algorithm.get_or_init(|| algorithm))
+    }
+
+    /// The private key; only the routes that sign parse it.
+    pub fn signing_key(&self) -> Result<SigningKey, ConfigError> {
+        let variable = "jwt_private_key";
+        SigningKey::from_config(self.algorithm()?, &self.raw(variable)?)
+            .map_err(|problem| ConfigError { variable, problem })
+    }
+
+    /// The current public key first, then `jwt_additional_public_keys`.
+    pub fn verifying_keys(&self) -> Result<&[VerifyingKey], ConfigError> {
+        if let Some(keys) = self.verifying_keys.get() {
+            return Ok(keys);
+        }
+        let algorithm = self.algorithm()?;
+        let current = VerifyingKey::from_config(algorithm, &self.raw("jwt_public_key")?).map_err(
+            |problem| ConfigError {
+                variable: "jwt_public_key",
+                problem,
+            },
+        )?;
+        let mut keys = vec![current];
+        let variable = "jwt_additional_public_keys";
+        for (index, value) in split_keys(&self.raw(variable)?).into_iter().enumerate() {
+            let key =
+                VerifyingKey::from_config(algorithm, &value).map_err(|problem| ConfigError {
+                    variable,
+                    problem: format!("key {}: {problem}", index + 1),
+                })?;
+            if keys.iter().all(|k| k.kid != key.kid) {
+                keys.push(key);
+            }
+        }
+        Ok(self.verifying_keys.get_or_init(|| keys))
+    }
+}
+
+/// Splits `jwt_additional_public_keys`: comma-separated PEM or base64 values
+/// (neither contains a comma).
+fn split_keys(value: &str) -> Vec<String> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+#[cfg(test)]
+pub mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    /// Variables from a map, with the spin.toml defaults filled in.
+    pub struct MapVariables(pub HashMap<&'static str, String>);
+
+    impl MapVariables {
+        pub fn with(pairs: &[(&'static str, &str)]) -> Self {
+            let mut map: HashMap<&'static str, String> = [
+                (
+                    "database_url",
+                    "postgres://postgres@127.0.0.1:5432/auth?sslmode=disable",
+                ),
+                ("jwt_algorithm", "RS256"),
+                ("jwt_additional_public_keys", ""),
+                ("access_token_expires_in", "15"),
+                ("refresh_token_expires_in", "60"),
+                ("jwt_issuer", ""),
+                ("jwt_audience", ""),
+                ("client_origin", "http://localhost:3000"),
+                ("cookie_secure", "true"),
+                ("login_max_failures", "5"),
+                ("login_lockout_seconds", "900"),
+                ("session_absolute_timeout_minutes", "10080"),
+                ("refresh_reuse_grace_seconds", "0"),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k, v.to_owned()))
+            .collect();
+            for (k, v) in pairs {
+                map.insert(k, (*v).to_owned());
+            }
+            MapVariables(map)
+        }
+    }
+
+    impl Variables for MapVariables {
+        fn get(&self, name: &str) -> Result<String, String> {
+            self.0
+                .get(name)
+                .cloned()
+                .ok_or_else(|| format!("undefined variable {name}"))
+        }
+    }
+
+    #[test]
+    fn defaults_parse() {
+        let vars = MapVariables::with(&[]);
+        let config = Config::new(&vars);
+        assert_eq!(config.access_token_lifetime_secs(), Ok(900));
+        assert_eq!(config.refresh_token_lifetime_secs(), Ok(3600));
+        assert_eq!(config.session_absolute_timeout_secs(), Ok(604_800));
+        assert_eq!(config.refresh_reuse_grace_secs(), Ok(0));
+        assert_eq!(config.cookie_secure(), Ok(true));
+        assert_eq!(config.client_origins(), vec!["http://localhost:3000"]);
+        assert_eq!(config.audience(), Ok(Audience::default()));
+        assert_eq!(config.algorithm(), Ok(Algorithm::RS256));
+    }
+
+    #[test]
+    fn malformed_values_name_their_variable() {
+        let vars = MapVariables::with(&[
+            ("access_token_expires_in", "soon"),
+            ("cookie_secure", "maybe"),
+            ("jwt_algorithm", "HS256"),
+            ("database_url", "mysql://x"),
+        ]);
+        let config = Config::new(&vars);
+        assert_eq!(
+            config.access_token_lifetime_secs().unwrap_err().variable,
+            "access_token_expires_in"
+        );
+        assert_eq!(
+            config.cookie_secure().unwrap_err().variable,
+            "cookie_secure"
+        );
+        assert_eq!(config.algorithm().unwrap_err().variable, "jwt_algorithm");
+        assert_eq!(config.database().unwrap_err().variable, "database_url");
+        assert_eq!(
+            config.signing_key().err().unwrap().variable,
+            "jwt_algorithm"
+        );
+    }
+
+    #[test]
+    fn zero_lifetimes_are_refused() {
+        let vars = MapVariables::with(&[("refresh_token_expires_in", "0")]);
+        assert!(Config::new(&vars).refresh_token_lifetime_secs().is_err());
+    }
+
+    #[test]
+    fn missing_keys_are_reported_by_name() {
+        let vars = MapVariables::with(&[]);
+        let config = Config::new(&vars);
+        assert_eq!(
+            config.verifying_keys().err().unwrap().variable,
+            "jwt_public_key"
+        );
+        assert_eq!(
+            config.signing_key().err().unwrap().variable,
+            "jwt_private_key"
+        );
+    }
+
+    #[test]
+    fn origins_and_additional_keys_are_lists() {
+        let vars = MapVariables::with(&[("client_origin", " http://a.test , https://b.test/ ,")]);
+        assert_eq!(
+            Config::new(&vars).client_origins(),
+            vec!["http://a.test", "https://b.test"]
+        );
+        assert_eq!(split_keys(" a , ,b"), vec!["a", "b"]);
+        assert!(split_keys("").is_empty());
+    }
+
+    #[test]
+    fn issuer_and_audience_when_set() {
+        let vars = MapVariables::with(&[("jwt_issuer", "https://auth"), ("jwt_audience", " api ")]);
+        let audience = Config::new(&vars).audience().unwrap();
+        assert_eq!(audience.issuer.as_deref(), Some("https://auth"));
+        assert_eq!(audience.audience.as_deref(), Some("api"));
+    }
+}

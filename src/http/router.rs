@@ -1,0 +1,143 @@
+//! Finds the handler for a request and turns its result into a response,
+//! with the CORS headers every response carries.
+
+use super::{cors, Request, Response};
+use crate::config::Config;
+use crate::error::ApiError;
+use crate::routes::{auth, health, jwks, openapi, users, Context};
+use crate::store::Store;
+
+type Handler = fn(&Context) -> Result<Response, ApiError>;
+
+/// Every route: path, the methods it answers (for `Allow`), and its handler
+/// per method.
+const ROUTES: &[(&str, &str, &[(&str, Handler)])] = &[
+    ("/api/healthchecker", "GET", &[("GET", |_| health::check())]),
+    ("/api/auth/register", "POST", &[("POST", auth::register)]),
+    ("/api/auth/login", "POST", &[("POST", auth::login)]),
+    (
+        "/api/auth/refresh",
+        "GET, POST",
+        &[("GET", auth::refresh), ("POST", auth::refresh)],
+    ),
+    (
+        "/api/auth/logout",
+        "GET, POST",
+        &[("GET", auth::logout), ("POST", auth::logout)],
+    ),
+    (
+        "/api/auth/logout-all",
+        "POST",
+        &[("POST", auth::logout_all)],
+    ),
+    ("/api/users/me", "GET", &[("GET", users::me)]),
+    ("/.well-known/jwks.json", "GET", &[("GET", jwks::keys)]),
+    (
+        "/api/openapi.json",
+        "GET",
+        &[("GET", |_| openapi::document())],
+    ),
+];
+
+/// The whole request -> response path of the component.
+pub fn route(request: &Request, config: &Config, store: &dyn Store) -> Response {
+    let origins = config.client_origins();
+    let mut response = if request.method == "OPTIONS" {
+        cors::preflight(request, &origins)
+    } else {
+        let ctx = Context {
+            request,
+            config,
+            store,
+        };
+        dispatch(&ctx).unwrap_or_else(ApiError::into_response)
+    };
+    cors::apply(request, &origins, &mut response);
+    response
+}
+
+fn dispatch(ctx: &Context) -> Result<Response, ApiError> {
+    let (_, allow, handlers) = ROUTES
+        .iter()
+        .find(|(path, _, _)| *path == ctx.request.path)
+        .ok_or(ApiError::NotFound)?;
+    let (_, handler) = handlers
+        .iter()
+        .find(|(method, _)| *method == ctx.request.method)
+        .ok_or(ApiError::MethodNotAllowed { allow })?;
+    handler(ctx)
+}
+
+/// The paths and methods the router serves (the OpenAPI test compares them
+/// with the document).
+pub fn routes() -> impl Iterator<Item = (&'static str, &'static str)> {
+    ROUTES
+        .iter()
+        .flat_map(|(path, _, handlers)| handlers.iter().map(move |(m, _)| (*path, *m)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::tests::MapVariables;
+    use crate::store::DownStore;
+
+    fn send(request: Request) -> Response {
+        let vars = MapVariables::with(&[]);
+        route(
+            &request,
+            &Config::new(&vars),
+            &DownStore::new("connection refused"),
+        )
+    }
+
+    fn detail(response: &Response) -> serde_json::Value {
+        serde_json::from_slice::<serde_json::Value>(&response.body).unwrap()["detail"].clone()
+    }
+
+    #[test]
+    fn health_answers_hello_world_with_vary() {
+        let response = send(Request::new("GET", "/api/healthchecker"));
+        assert_eq!(response.status, 200);
+        assert_eq!(response.body, br#"{"message":"Hello World"}"#);
+        assert_eq!(response.header("vary"), Some("Origin"));
+    }
+
+    #[test]
+    fn unknown_paths_are_404_and_wrong_methods_405_with_allow() {
+        let missing = send(Request::new("GET", "/nope"));
+        assert_eq!(
+            (missing.status, detail(&missing)),
+            (404, "Not Found".into())
+        );
+        let wrong = send(Request::new("DELETE", "/api/auth/refresh"));
+        assert_eq!(
+            (wrong.status, detail(&wrong)),
+            (405, "Method Not Allowed".into())
+        );
+        assert_eq!(wrong.header("allow"), Some("GET, POST"));
+    }
+
+    #[test]
+    fn options_is_204_anywhere() {
+        assert_eq!(send(Request::new("OPTIONS", "/anything")).status, 204);
+    }
+
+    #[test]
+    fn a_database_failure_is_a_503_without_internals() {
+        let request = Request::new("POST", "/api/auth/login")
+            .with_header("content-type", "application/json")
+            .with_body(br#"{"email": "a@b.co", "password": "x"}"#);
+        let response = send(request);
+        assert_eq!(response.status, 503);
+        assert_eq!(detail(&response), "Service temporarily unavailable");
+    }
+
+    #[test]
+    fn routes_lists_each_method() {
+        let all: Vec<_> = routes().collect();
+        assert!(all.contains(&("/api/auth/refresh", "GET")));
+        assert!(all.contains(&("/api/auth/refresh", "POST")));
+        assert_eq!(all.len(), 11);
+    }
+}
