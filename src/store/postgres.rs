@@ -66,6 +66,12 @@ fn text(value: &str) -> ParameterValue {
     ParameterValue::Str(value.to_owned())
 }
 
+/// Ids go over the wire as `uuid` values: the host binds a string
+/// parameter only to text columns.
+fn uuid(value: &str) -> ParameterValue {
+    ParameterValue::Uuid(value.to_owned())
+}
+
 fn bytes(value: &[u8]) -> ParameterValue {
     ParameterValue::Binary(value.to_vec())
 }
@@ -260,7 +266,7 @@ impl Store for PostgresStore {
 
     fn update_password_hash(&self, user_id: &str, password_hash: &str) -> Result<(), StoreError> {
         let statement = "UPDATE users SET password = $2, updated_at = now() WHERE id = $1::uuid";
-        self.execute(statement, &[text(user_id), text(password_hash)])?;
+        self.execute(statement, &[uuid(user_id), text(password_hash)])?;
         Ok(())
     }
 
@@ -274,8 +280,8 @@ impl Store for PostgresStore {
              VALUES ($1::uuid, $2::uuid, $3, now() + $4::int8 * interval '1 second', \
                      now() + $5::int8 * interval '1 second')";
         let params = [
-            text(&session.id),
-            text(&session.user_id),
+            uuid(&session.id),
+            uuid(&session.user_id),
             bytes(&session.refresh_digest),
             int(session.refresh_lifetime_secs),
             int(session.absolute_timeout_secs),
@@ -296,7 +302,7 @@ impl Store for PostgresStore {
              LEFT JOIN sessions s ON s.id = $2::uuid AND s.user_id = $1::uuid \
                AND s.revoked_at IS NULL AND s.absolute_expires_at > now()"
         );
-        let row = self.query_one(&statement, &[text(user_id), text(session_id)])?;
+        let row = self.query_one(&statement, &[uuid(user_id), uuid(session_id)])?;
         Ok(UserSession {
             user: row.user()?,
             session_active: row.boolean("session_active")?,
@@ -372,7 +378,7 @@ impl Store for PostgresStore {
     fn revoke_session(&self, session_id: &str, reason: RevokeReason) -> Result<(), StoreError> {
         let statement = "UPDATE sessions SET revoked_at = now(), revoked_reason = $2 \
                          WHERE id = $1::uuid AND revoked_at IS NULL";
-        self.execute(statement, &[text(session_id), text(reason.as_str())])?;
+        self.execute(statement, &[uuid(session_id), text(reason.as_str())])?;
         Ok(())
     }
 
@@ -387,7 +393,7 @@ impl Store for PostgresStore {
                            AND absolute_expires_at > now()";
         let revoked = self.execute(
             statement,
-            &[text(user_id), text(session_id), text(reason.as_str())],
+            &[uuid(user_id), uuid(session_id), text(reason.as_str())],
         )?;
         Ok(revoked > 0)
     }
@@ -411,8 +417,8 @@ impl Store for PostgresStore {
                AND EXISTS (SELECT 1 FROM sessions c WHERE c.id = $2::uuid AND c.user_id = $1::uuid \
                            AND c.revoked_at IS NULL AND c.absolute_expires_at > now())";
         let params = [
-            text(user_id),
-            text(session_id),
+            uuid(user_id),
+            uuid(session_id),
             text(RevokeReason::LogoutAll.as_str()),
         ];
         Ok(self.execute(statement, &params)? > 0)
