@@ -39,7 +39,7 @@ fn oversized_bodies_are_413_with_or_without_a_content_length() {
     }
     let just_fits = {
         let mut body = register_body(&unique_email("fits"));
-        let overhead = body.to_string().len() + r#","pad":"""#.len() + 1;
+        let overhead = body.to_string().len() + r#","pad":"""#.len();
         body["pad"] = json!("p".repeat(16 * 1024 - overhead));
         body.to_string().into_bytes()
     };

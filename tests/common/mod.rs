@@ -74,9 +74,12 @@ impl TestDb {
         let _one_at_a_time = CREATE.lock().unwrap_or_else(|e| e.into_inner());
         let mut admin = postgres::Client::connect(ADMIN_URL, postgres::NoTls)
             .expect("PostgreSQL must run on 127.0.0.1:5432 (see README)");
+        // Two statements: a multi-statement string runs as one transaction,
+        // which DROP/CREATE DATABASE refuse.
         admin
-            .batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE); CREATE DATABASE \"{name}\""))
-            .expect("create test database");
+            .batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+            .expect("drop a leftover test database");
+        admin.batch_execute(&format!("CREATE DATABASE \"{name}\"")).expect("create test database");
         TestDb { name }
     }
 

@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# `make bench`: the HTTP load benchmark. Starts the runner (strict off, as
+# in production) against a scratch database and measures each route with
+# wrk for BENCH_SECONDS (default 10) at 16 connections. Prints one table
+# and writes it, with the machine's description, to bench/results/latest.json.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SECONDS_PER_ROUTE=${BENCH_SECONDS:-10}
+CONNECTIONS=16
+PORT=${BENCH_PORT:-18999}
+BASE="http://127.0.0.1:$PORT"
+DB=spin_auth_bench
+DB_URL="postgres://postgres@127.0.0.1:5432/$DB?sslmode=disable"
+RUNNER=target/native/spin-auth-runner
+PASSWORD=password123
+OUT=bench/results/latest.json
+
+command -v wrk >/dev/null || { echo "==> installing wrk"; apt-get install -y -qq wrk >/dev/null; }
+
+echo "==> scratch database $DB"
+psql -q -h 127.0.0.1 -U postgres -d postgres -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null
+"$RUNNER" migrate --create-database --database-url "$DB_URL" --dir migrations/postgres >/dev/null
+
+echo "==> starting the runner on $BASE"
+SPIN_VARIABLE_DATABASE_URL="$DB_URL" \
+SPIN_VARIABLE_JWT_PRIVATE_KEY="$(cat .dev-keys/private.pem)" \
+SPIN_VARIABLE_JWT_PUBLIC_KEY="$(cat .dev-keys/public.pem)" \
+SPIN_VARIABLE_COOKIE_SECURE=false \
+SPIN_VARIABLE_LOGIN_MAX_FAILURES=1000000 \
+"$RUNNER" up --listen "127.0.0.1:$PORT" --runtime-config-file runtime-config.toml \
+    >/tmp/spin-auth-bench.out 2>/tmp/spin-auth-bench.err &
+RUNNER_PID=$!
+cleanup() {
+    kill "$RUNNER_PID" 2>/dev/null || true
+    wait "$RUNNER_PID" 2>/dev/null || true
+    psql -q -h 127.0.0.1 -U postgres -d postgres -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+for _ in $(seq 1 100); do
+    curl -sf "$BASE/api/healthchecker" >/dev/null && break
+    sleep 0.1
+done
+
+EMAIL="bench-user@example.com"
+curl -sf -H 'Content-Type: application/json' \
+    -d "{\"name\":\"Bench\",\"email\":\"$EMAIL\",\"password\":\"$PASSWORD\",\"passwordConfirm\":\"$PASSWORD\"}" \
+    "$BASE/api/auth/register" >/dev/null
+login_cookies() {
+    curl -s -o /dev/null -D - -H 'Content-Type: application/json' \
+        -d "{\"email\":\"$EMAIL\",\"password\":\"$PASSWORD\"}" "$BASE/api/auth/login" | tr -d '\r' | grep -i '^set-cookie:'
+}
+ACCESS_COOKIE=$(login_cookies | sed -n 's/^set-cookie: \(access_token=[^;]*\).*/\1/Ip')
+TOKENS=""
+for _ in $(seq 1 $CONNECTIONS); do
+    TOKENS="$TOKENS,$(login_cookies | sed -n 's/^set-cookie: refresh_token=\([^;]*\).*/\1/Ip')"
+done
+
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+TICKS_PER_SECOND=$(getconf CLK_TCK)
+RESULTS=()
+
+# run NAME PATH SCRIPT THREADS [ENV...]
+run() {
+    local name=$1 path=$2 script=$3 threads=$4
+    shift 4
+    echo "==> $name: $SECONDS_PER_ROUTE s at $CONNECTIONS connections"
+    local before after output wrk_cpu
+    before=$(cpu_ticks "$RUNNER_PID")
+    output=$(env "$@" /usr/bin/time -f 'WRK_CPU %U %S' wrk -t"$threads" -c$CONNECTIONS -d"${SECONDS_PER_ROUTE}s" \
+        --latency -s "bench/$script" "$BASE$path" 2>&1)
+    after=$(cpu_ticks "$RUNNER_PID")
+    local json runner_cpu
+    json=$(echo "$output" | sed -n 's/^BENCH_JSON //p')
+    wrk_cpu=$(echo "$output" | awk '/^WRK_CPU/ {print $2 + $3}')
+    runner_cpu=$(awk -v t=$((after - before)) -v hz="$TICKS_PER_SECOND" 'BEGIN {print t / hz}')
+    RESULTS+=("$(python3 -c '
+import json, sys
+r = json.loads(sys.argv[1]); r["route"] = sys.argv[2]
+r["runner_cpu_s"] = float(sys.argv[3]); r["wrk_cpu_s"] = float(sys.argv[4])
+r["runner_cpu_ms_per_request"] = round(1000 * r["runner_cpu_s"] / max(r["requests"], 1), 3)
+print(json.dumps(r))' "$json" "$name" "$runner_cpu" "$wrk_cpu")")
+}
+
+run "GET /api/healthchecker" /api/healthchecker get.lua 2
+run "GET /.well-known/jwks.json" /.well-known/jwks.json get.lua 2
+run "GET /api/users/me" /api/users/me get.lua 2 BENCH_COOKIE="$ACCESS_COOKIE"
+run "POST /api/auth/refresh" /api/auth/refresh refresh.lua $CONNECTIONS BENCH_TOKENS="${TOKENS#,}"
+run "POST /api/auth/login" /api/auth/login login.lua 2 BENCH_EMAIL="$EMAIL" BENCH_PASSWORD="$PASSWORD"
+run "POST /api/auth/register" /api/auth/register register.lua 2
+
+python3 - "$OUT" "$SECONDS_PER_ROUTE" "$CONNECTIONS" "${RESULTS[@]}" <<'PY'
+import json, os, platform, sys, datetime
+out, seconds, connections, rows = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), [json.loads(r) for r in sys.argv[4:]]
+cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.processor())
+machine = {"cores": os.cpu_count(), "cpu": cpu, "load_tool": "wrk", "seconds_per_route": seconds, "connections": connections,
+           "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
+json.dump({"machine": machine, "routes": rows}, open(out, "w"), indent=2)
+print(f"\n{machine['cores']} cores, {cpu}; wrk on the same machine, {connections} connections, {seconds} s per route\n")
+header = f"| {'route':<28} | {'req/s':>8} | {'p50 ms':>7} | {'p99 ms':>7} | {'errors':>6} | {'runner CPU ms/req':>17} | {'wrk CPU share':>13} |"
+print(header); print("|" + "|".join("-" * (len(c)) for c in header.split("|")[1:-1]) + "|")
+for r in rows:
+    share = r["wrk_cpu_s"] / max(r["wrk_cpu_s"] + r["runner_cpu_s"], 1e-9)
+    print(f"| {r['route']:<28} | {r['rps']:>8.0f} | {r['p50_ms']:>7.2f} | {r['p99_ms']:>7.2f} | {r['errors']:>6} | {r['runner_cpu_ms_per_request']:>17.3f} | {share:>12.0%} |")
+print(f"\nwritten to {out}")
+PY
