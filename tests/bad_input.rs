@@ -9,7 +9,12 @@ use serde_json::{json, Value};
 
 const BODY_ROUTES: [&str; 2] = ["/api/auth/register", "/api/auth/login"];
 
-fn post_raw(service: &Service, path: &str, content_type: Option<&str>, body: Vec<u8>) -> reqwest::blocking::Response {
+fn post_raw(
+    service: &Service,
+    path: &str,
+    content_type: Option<&str>,
+    body: Vec<u8>,
+) -> reqwest::blocking::Response {
     let mut request = service.plain().post(service.url(path)).body(body);
     if let Some(ct) = content_type {
         request = request.header("content-type", ct);
@@ -18,7 +23,11 @@ fn post_raw(service: &Service, path: &str, content_type: Option<&str>, body: Vec
 }
 
 fn assert_healthy(service: &Service) {
-    let response = service.plain().get(service.url("/api/healthchecker")).send().unwrap();
+    let response = service
+        .plain()
+        .get(service.url("/api/healthchecker"))
+        .send()
+        .unwrap();
     assert_eq!(response.status(), 200);
 }
 
@@ -28,11 +37,24 @@ fn oversized_bodies_are_413_with_or_without_a_content_length() {
     let big = format!("{{\"name\": \"{}\"}}", "x".repeat(20 * 1024)).into_bytes();
     for path in BODY_ROUTES {
         let declared = post_raw(&service, path, Some("application/json"), big.clone());
-        assert_eq!(detail(declared), (413, json!("Request body too large")), "{path}");
+        assert_eq!(
+            detail(declared),
+            (413, json!("Request body too large")),
+            "{path}"
+        );
         // Chunked: no Content-Length, the limit is enforced while reading.
-        let chunked = service.plain().post(service.url(path)).header("content-type", "application/json")
-            .body(Body::new(std::io::Cursor::new(big.clone()))).send().unwrap();
-        assert_eq!(detail(chunked), (413, json!("Request body too large")), "{path} chunked");
+        let chunked = service
+            .plain()
+            .post(service.url(path))
+            .header("content-type", "application/json")
+            .body(Body::new(std::io::Cursor::new(big.clone())))
+            .send()
+            .unwrap();
+        assert_eq!(
+            detail(chunked),
+            (413, json!("Request body too large")),
+            "{path} chunked"
+        );
         // The size check comes before the content type.
         let wrong_type = post_raw(&service, path, Some("text/plain"), big.clone());
         assert_eq!(wrong_type.status(), 413);
@@ -44,7 +66,16 @@ fn oversized_bodies_are_413_with_or_without_a_content_length() {
         body.to_string().into_bytes()
     };
     assert_eq!(just_fits.len(), 16 * 1024);
-    assert_eq!(post_raw(&service, "/api/auth/register", Some("application/json"), just_fits).status(), 201);
+    assert_eq!(
+        post_raw(
+            &service,
+            "/api/auth/register",
+            Some("application/json"),
+            just_fits
+        )
+        .status(),
+        201
+    );
     assert_healthy(&service);
 }
 
@@ -53,21 +84,44 @@ fn bodies_that_are_not_json_are_415() {
     let service = Service::start();
     let body = register_body(&unique_email("ct")).to_string().into_bytes();
     for path in BODY_ROUTES {
-        for content_type in [None, Some("text/plain"), Some("application/x-www-form-urlencoded"), Some("application/jsonx")] {
+        for content_type in [
+            None,
+            Some("text/plain"),
+            Some("application/x-www-form-urlencoded"),
+            Some("application/jsonx"),
+        ] {
             let response = post_raw(&service, path, content_type, body.clone());
             assert_eq!(response.status(), 415, "{path} {content_type:?}");
             assert!(detail(response).1.is_string());
         }
     }
-    let with_charset = post_raw(&service, "/api/auth/register", Some("application/json; charset=utf-8"), body);
+    let with_charset = post_raw(
+        &service,
+        "/api/auth/register",
+        Some("application/json; charset=utf-8"),
+        body,
+    );
     assert_eq!(with_charset.status(), 201);
-    assert_eq!(service.db.query_i64("SELECT count(*) FROM users"), 1, "nothing else was stored");
+    assert_eq!(
+        service.db.query_i64("SELECT count(*) FROM users"),
+        1,
+        "nothing else was stored"
+    );
 }
 
 #[test]
 fn malformed_json_and_non_objects_are_422_at_body() {
     let service = Service::start();
-    let bodies: [&[u8]; 8] = [b"{", b"{\"email\": }", b"[]", b"\"string\"", b"42", b"null", b"\xff\xfe{}", b""];
+    let bodies: [&[u8]; 8] = [
+        b"{",
+        b"{\"email\": }",
+        b"[]",
+        b"\"string\"",
+        b"42",
+        b"null",
+        b"\xff\xfe{}",
+        b"",
+    ];
     for path in BODY_ROUTES {
         for body in bodies {
             let response = post_raw(&service, path, Some("application/json"), body.to_vec());
@@ -84,12 +138,26 @@ fn routes_without_a_body_ignore_one_that_is_sent() {
     let service = Service::start();
     let client = service.browser();
     register_and_login(&service, &client);
-    let refresh = client.post(service.url("/api/auth/refresh")).header("content-type", "text/plain")
-        .body("whatever").send().unwrap();
+    let refresh = client
+        .post(service.url("/api/auth/refresh"))
+        .header("content-type", "text/plain")
+        .body("whatever")
+        .send()
+        .unwrap();
     assert_eq!(refresh.status(), 200);
-    let me = client.get(service.url("/api/users/me")).header("content-type", "application/xml").body("<x/>").send().unwrap();
+    let me = client
+        .get(service.url("/api/users/me"))
+        .header("content-type", "application/xml")
+        .body("<x/>")
+        .send()
+        .unwrap();
     assert_eq!(me.status(), 200);
-    let health = service.plain().get(service.url("/api/healthchecker")).body(vec![b'x'; 40_000]).send().unwrap();
+    let health = service
+        .plain()
+        .get(service.url("/api/healthchecker"))
+        .body(vec![b'x'; 40_000])
+        .send()
+        .unwrap();
     assert_eq!(health.status(), 200);
 }
 
@@ -100,17 +168,36 @@ fn hostile_credentials_are_plain_401s() {
     let huge = "a".repeat(6000);
     let cases: Vec<(String, String)> = vec![
         ("authorization".into(), format!("Bearer {huge}")),
-        ("authorization".into(), "Bearer eyJhbGciOiJub25lIn0.e30.".into()),
+        (
+            "authorization".into(),
+            "Bearer eyJhbGciOiJub25lIn0.e30.".into(),
+        ),
         ("authorization".into(), "Basic dXNlcjpwYXNz".into()),
         ("cookie".into(), format!("access_token={huge}")),
-        ("cookie".into(), "access_token=\"; DROP TABLE users; --".into()),
+        (
+            "cookie".into(),
+            "access_token=\"; DROP TABLE users; --".into(),
+        ),
     ];
     for (name, value) in &cases {
-        let response = client.get(service.url("/api/users/me")).header(name, value).send().unwrap();
-        assert_eq!(response.status(), 401, "{name}: {}", &value[..value.len().min(40)]);
+        let response = client
+            .get(service.url("/api/users/me"))
+            .header(name, value)
+            .send()
+            .unwrap();
+        assert_eq!(
+            response.status(),
+            401,
+            "{name}: {}",
+            &value[..value.len().min(40)]
+        );
     }
     for (name, value) in &cases {
-        let response = client.post(service.url("/api/auth/refresh")).header(name, value).send().unwrap();
+        let response = client
+            .post(service.url("/api/auth/refresh"))
+            .header(name, value)
+            .send()
+            .unwrap();
         assert_eq!(response.status(), 401, "{name}");
     }
     assert_healthy(&service);
@@ -128,16 +215,27 @@ fn concurrent_garbage_does_not_disturb_real_users() {
                 let body = match i % 4 {
                     0 => b"{".to_vec(),
                     1 => vec![0u8; 20_000],
-                    2 => json!({"email": "' OR 1=1 --@x.io", "password": "x"}).to_string().into_bytes(),
-                    _ => json!({"name": "\u{0}", "email": 5}).to_string().into_bytes(),
+                    2 => json!({"email": "' OR 1=1 --@x.io", "password": "x"})
+                        .to_string()
+                        .into_bytes(),
+                    _ => json!({"name": "\u{0}", "email": 5})
+                        .to_string()
+                        .into_bytes(),
                 };
                 for path in BODY_ROUTES {
-                    let status = post_raw(service, path, Some("application/json"), body.clone()).status().as_u16();
+                    let status = post_raw(service, path, Some("application/json"), body.clone())
+                        .status()
+                        .as_u16();
                     assert!([400, 413, 422].contains(&status), "{path} {status}");
                 }
             });
         }
-        let me: Value = client.get(service.url("/api/users/me")).send().unwrap().json().unwrap();
+        let me: Value = client
+            .get(service.url("/api/users/me"))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
         assert!(me["email"].is_string());
     });
     assert_eq!(service.db.query_i64("SELECT count(*) FROM users"), 1);

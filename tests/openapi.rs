@@ -6,7 +6,11 @@ use common::*;
 use serde_json::Value;
 
 fn document(service: &Service) -> Value {
-    let response = service.plain().get(service.url("/api/openapi.json")).send().unwrap();
+    let response = service
+        .plain()
+        .get(service.url("/api/openapi.json"))
+        .send()
+        .unwrap();
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["content-type"], "application/json");
     response.json().unwrap()
@@ -33,13 +37,22 @@ fn every_documented_operation_is_served_and_every_served_one_documented() {
     let mut documented = Vec::new();
     for (path, item) in doc["paths"].as_object().unwrap() {
         for method in METHODS {
-            let served = client.request(method.to_uppercase().parse().unwrap(), service.url(path)).send().unwrap();
+            let served = client
+                .request(method.to_uppercase().parse().unwrap(), service.url(path))
+                .send()
+                .unwrap();
             let status = served.status().as_u16();
             if item.get(method).is_some() {
                 documented.push(format!("{} {path}", method.to_uppercase()));
-                assert!(status != 404 && status != 405, "{method} {path} is documented but answers {status}");
+                assert!(
+                    status != 404 && status != 405,
+                    "{method} {path} is documented but answers {status}"
+                );
                 let responses = item[method]["responses"].as_object().unwrap();
-                assert!(responses.contains_key(&status.to_string()), "{method} {path}: {status} not documented");
+                assert!(
+                    responses.contains_key(&status.to_string()),
+                    "{method} {path}: {status} not documented"
+                );
             } else {
                 assert_eq!(status, 405, "{method} {path} is served but not documented");
             }
@@ -47,9 +60,17 @@ fn every_documented_operation_is_served_and_every_served_one_documented() {
     }
     documented.sort();
     let expected = [
-        "GET /.well-known/jwks.json", "GET /api/auth/logout", "GET /api/auth/refresh", "GET /api/healthchecker",
-        "GET /api/openapi.json", "GET /api/users/me", "POST /api/auth/login", "POST /api/auth/logout",
-        "POST /api/auth/logout-all", "POST /api/auth/refresh", "POST /api/auth/register",
+        "GET /.well-known/jwks.json",
+        "GET /api/auth/logout",
+        "GET /api/auth/refresh",
+        "GET /api/healthchecker",
+        "GET /api/openapi.json",
+        "GET /api/users/me",
+        "POST /api/auth/login",
+        "POST /api/auth/logout",
+        "POST /api/auth/logout-all",
+        "POST /api/auth/refresh",
+        "POST /api/auth/register",
     ];
     assert_eq!(documented, expected);
 }

@@ -11,11 +11,18 @@ use serde_json::{json, Value};
 #[test]
 fn healthchecker_says_hello_world() {
     let service = Service::start();
-    let response = service.plain().get(service.url("/api/healthchecker")).send().unwrap();
+    let response = service
+        .plain()
+        .get(service.url("/api/healthchecker"))
+        .send()
+        .unwrap();
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["content-type"], "application/json");
     assert_eq!(response.headers()["vary"], "Origin");
-    assert_eq!(response.json::<Value>().unwrap(), json!({"message": "Hello World"}));
+    assert_eq!(
+        response.json::<Value>().unwrap(),
+        json!({"message": "Hello World"})
+    );
 }
 
 #[test]
@@ -43,8 +50,14 @@ fn every_request_is_logged_as_one_line_without_secrets() {
     client.get(service.url("/api/users/me?x=1")).send().unwrap();
     std::thread::sleep(std::time::Duration::from_millis(200));
     let logs = service.logs();
-    let me_line = logs.lines().find(|l| l.contains("/api/users/me")).expect("a log line for /me");
-    assert!(me_line.contains("GET") && me_line.contains("200"), "{me_line}");
+    let me_line = logs
+        .lines()
+        .find(|l| l.contains("/api/users/me"))
+        .expect("a log line for /me");
+    assert!(
+        me_line.contains("GET") && me_line.contains("200"),
+        "{me_line}"
+    );
     assert!(!logs.contains(&token), "a token reached the log");
     assert!(!logs.contains(PASSWORD), "a password reached the log");
     assert!(!logs.contains("BEGIN"), "key material reached the log");
@@ -52,7 +65,10 @@ fn every_request_is_logged_as_one_line_without_secrets() {
 
 fn runner_up(envs: &[(&str, &str)], extra_args: &[&str]) -> std::process::Output {
     let mut command = Command::new(runner_binary());
-    command.current_dir(repo_root()).args(["up", "--listen", "127.0.0.1:0"]).args(extra_args);
+    command
+        .current_dir(repo_root())
+        .args(["up", "--listen", "127.0.0.1:0"])
+        .args(extra_args);
     for (name, _) in std::env::vars() {
         if name.starts_with("SPIN_VARIABLE_") {
             command.env_remove(name);
@@ -82,7 +98,11 @@ fn a_malformed_manifest_is_one_clear_error() {
     let dir = std::env::temp_dir().join(format!("spin-auth-bad-manifest-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let manifest = dir.join("spin.toml");
-    std::fs::write(&manifest, "spin_manifest_version = 2\n[application\nname = ").unwrap();
+    std::fs::write(
+        &manifest,
+        "spin_manifest_version = 2\n[application\nname = ",
+    )
+    .unwrap();
     let output = runner_up(&[], &["--from", manifest.to_str().unwrap()]);
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -101,15 +121,32 @@ fn a_malformed_manifest_is_one_clear_error() {
 fn an_unreachable_database_is_503_and_the_service_stays_up() {
     // Port 1 on loopback: nothing listens there.
     let service = Service::builder()
-        .var("database_url", "postgres://postgres@127.0.0.1:1/auth?sslmode=disable")
+        .var(
+            "database_url",
+            "postgres://postgres@127.0.0.1:1/auth?sslmode=disable",
+        )
         .var("database_host", "127.0.0.1:1")
         .start();
     let client = service.plain();
-    let response = post_json(&client, &service.url("/api/auth/register"), &register_body("a@b.co"));
-    assert_eq!(detail(response), (503, json!("Service temporarily unavailable")));
-    let health = client.get(service.url("/api/healthchecker")).send().unwrap();
+    let response = post_json(
+        &client,
+        &service.url("/api/auth/register"),
+        &register_body("a@b.co"),
+    );
+    assert_eq!(
+        detail(response),
+        (503, json!("Service temporarily unavailable"))
+    );
+    let health = client
+        .get(service.url("/api/healthchecker"))
+        .send()
+        .unwrap();
     assert_eq!(health.status(), 200);
-    assert!(service.logs().contains("database unavailable"), "{}", service.logs());
+    assert!(
+        service.logs().contains("database unavailable"),
+        "{}",
+        service.logs()
+    );
 }
 
 #[test]
@@ -119,10 +156,24 @@ fn a_database_dropped_mid_run_gives_503_not_a_crash() {
     register_and_login(&service, &client);
     service.db.drop_now();
     let response = client.get(service.url("/api/users/me")).send().unwrap();
-    assert_eq!(detail(response), (503, json!("Service temporarily unavailable")));
-    let response = post_json(&client, &service.url("/api/auth/login"), &json!({"email": "a@b.co", "password": "x"}));
+    assert_eq!(
+        detail(response),
+        (503, json!("Service temporarily unavailable"))
+    );
+    let response = post_json(
+        &client,
+        &service.url("/api/auth/login"),
+        &json!({"email": "a@b.co", "password": "x"}),
+    );
     assert_eq!(response.status(), 503);
-    assert_eq!(client.get(service.url("/api/healthchecker")).send().unwrap().status(), 200);
+    assert_eq!(
+        client
+            .get(service.url("/api/healthchecker"))
+            .send()
+            .unwrap()
+            .status(),
+        200
+    );
 }
 
 #[test]
@@ -134,18 +185,42 @@ fn a_host_outside_allowed_outbound_hosts_is_refused() {
         .var("database_url", &db.url())
         .var("database_host", "127.0.0.1:5433")
         .start();
-    let response = post_json(&service.plain(), &service.url("/api/auth/register"), &register_body("a@b.co"));
+    let response = post_json(
+        &service.plain(),
+        &service.url("/api/auth/register"),
+        &register_body("a@b.co"),
+    );
     assert_eq!(response.status(), 503);
-    assert!(service.logs().contains("not permitted"), "{}", service.logs());
+    assert!(
+        service.logs().contains("not permitted"),
+        "{}",
+        service.logs()
+    );
 }
 
 #[test]
 fn a_malformed_key_is_503_with_a_log_line_naming_the_variable() {
-    let service = Service::builder().var("jwt_public_key", "not a key").start();
-    let response = service.plain().get(service.url("/.well-known/jwks.json")).send().unwrap();
-    assert_eq!(detail(response), (503, json!("Service temporarily unavailable")));
-    assert!(service.logs().contains("jwt_public_key"), "{}", service.logs());
-    assert!(!service.logs().contains("not a key"), "the value reached the log");
+    let service = Service::builder()
+        .var("jwt_public_key", "not a key")
+        .start();
+    let response = service
+        .plain()
+        .get(service.url("/.well-known/jwks.json"))
+        .send()
+        .unwrap();
+    assert_eq!(
+        detail(response),
+        (503, json!("Service temporarily unavailable"))
+    );
+    assert!(
+        service.logs().contains("jwt_public_key"),
+        "{}",
+        service.logs()
+    );
+    assert!(
+        !service.logs().contains("not a key"),
+        "the value reached the log"
+    );
 }
 
 #[test]
@@ -159,11 +234,26 @@ fn options_is_204_anywhere_with_cors_only_for_allowed_origins() {
         .send()
         .unwrap();
     assert_eq!(allowed.status(), 204);
-    assert_eq!(allowed.headers()["access-control-allow-origin"], "http://localhost:3000");
-    assert_eq!(allowed.headers()["access-control-allow-credentials"], "true");
-    let headers = allowed.headers()["access-control-allow-headers"].to_str().unwrap().to_lowercase();
-    assert!(headers.contains("content-type") && headers.contains("authorization"), "{headers}");
-    assert!(allowed.headers()["access-control-allow-methods"].to_str().unwrap().contains("POST"));
+    assert_eq!(
+        allowed.headers()["access-control-allow-origin"],
+        "http://localhost:3000"
+    );
+    assert_eq!(
+        allowed.headers()["access-control-allow-credentials"],
+        "true"
+    );
+    let headers = allowed.headers()["access-control-allow-headers"]
+        .to_str()
+        .unwrap()
+        .to_lowercase();
+    assert!(
+        headers.contains("content-type") && headers.contains("authorization"),
+        "{headers}"
+    );
+    assert!(allowed.headers()["access-control-allow-methods"]
+        .to_str()
+        .unwrap()
+        .contains("POST"));
 
     let foreign = client
         .request(reqwest::Method::OPTIONS, service.url("/anything/at/all"))
@@ -171,6 +261,9 @@ fn options_is_204_anywhere_with_cors_only_for_allowed_origins() {
         .send()
         .unwrap();
     assert_eq!(foreign.status(), 204);
-    assert!(foreign.headers().get("access-control-allow-origin").is_none());
+    assert!(foreign
+        .headers()
+        .get("access-control-allow-origin")
+        .is_none());
     assert_eq!(foreign.headers()["vary"], "Origin");
 }

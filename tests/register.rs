@@ -18,7 +18,13 @@ fn failed_fields(response: reqwest::blocking::Response) -> Vec<String> {
         .iter()
         .map(|e| {
             assert!(e["msg"].is_string() && e["type"].is_string(), "{e}");
-            e["loc"].as_array().unwrap().iter().map(|p| p.as_str().unwrap()).collect::<Vec<_>>().join(".")
+            e["loc"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| p.as_str().unwrap())
+                .collect::<Vec<_>>()
+                .join(".")
         })
         .collect()
 }
@@ -37,7 +43,19 @@ fn register_returns_201_with_the_user_object() {
     let user: Value = response.json().unwrap();
     let mut keys: Vec<_> = user.as_object().unwrap().keys().cloned().collect();
     keys.sort();
-    assert_eq!(keys, ["created_at", "email", "id", "name", "photo", "role", "updated_at", "verified"]);
+    assert_eq!(
+        keys,
+        [
+            "created_at",
+            "email",
+            "id",
+            "name",
+            "photo",
+            "role",
+            "updated_at",
+            "verified"
+        ]
+    );
     assert_eq!(user["name"], "Ada Lovelace");
     assert_eq!(user["email"], email.to_lowercase());
     assert_eq!(user["photo"], Value::Null);
@@ -47,11 +65,16 @@ fn register_returns_201_with_the_user_object() {
     assert!(uuid::Uuid::parse_str(user["id"].as_str().unwrap()).is_ok());
     for field in ["created_at", "updated_at"] {
         let stamp = user[field].as_str().unwrap();
-        assert!(stamp.ends_with('Z') && stamp.len() == 27, "{field}: {stamp}");
+        assert!(
+            stamp.ends_with('Z') && stamp.len() == 27,
+            "{field}: {stamp}"
+        );
         assert!(!stamp.starts_with("2000"), "{stamp}");
     }
     let stored = service.db.query_i64(&format!(
-        "SELECT count(*) FROM users WHERE email = '{}' AND role = 'user' AND verified", email.to_lowercase()));
+        "SELECT count(*) FROM users WHERE email = '{}' AND role = 'user' AND verified",
+        email.to_lowercase()
+    ));
     assert_eq!(stored, 1);
 }
 
@@ -61,9 +84,14 @@ fn the_password_is_stored_as_an_argon2id_phc_string() {
     let email = unique_email("hash");
     register_with(&service, &register_body(&email));
     let mut client = service.db.client();
-    let row = client.query_one("SELECT password FROM users WHERE email = $1", &[&email]).unwrap();
+    let row = client
+        .query_one("SELECT password FROM users WHERE email = $1", &[&email])
+        .unwrap();
     let hash: String = row.get(0);
-    assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{hash}");
+    assert!(
+        hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+        "{hash}"
+    );
     assert!(!hash.contains(PASSWORD));
 }
 
@@ -84,17 +112,26 @@ fn photo_is_optional_and_stored() {
 fn mismatched_confirmation_is_400_before_the_email_is_checked() {
     let service = Service::start();
     let email = unique_email("dup");
-    assert_eq!(register_with(&service, &register_body(&email)).status(), 201);
+    assert_eq!(
+        register_with(&service, &register_body(&email)).status(),
+        201
+    );
     let mut body = register_body(&email);
     body["passwordConfirm"] = json!("password124");
-    assert_eq!(detail(register_with(&service, &body)), (400, json!("Passwords do not match")));
+    assert_eq!(
+        detail(register_with(&service, &body)),
+        (400, json!("Passwords do not match"))
+    );
 }
 
 #[test]
 fn an_email_registered_in_any_letter_case_is_409() {
     let service = Service::start();
     let email = unique_email("case");
-    assert_eq!(register_with(&service, &register_body(&email)).status(), 201);
+    assert_eq!(
+        register_with(&service, &register_body(&email)).status(),
+        201
+    );
     let again = register_with(&service, &register_body(&email.to_uppercase()));
     assert_eq!(detail(again), (409, json!("Account already exist")));
 }
@@ -105,26 +142,56 @@ fn twenty_concurrent_registrations_of_one_email_make_exactly_one_user() {
     let email = unique_email("race");
     let statuses: Vec<u16> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..20)
-            .map(|_| scope.spawn(|| register_with(&service, &register_body(&email)).status().as_u16()))
+            .map(|_| {
+                scope.spawn(|| {
+                    register_with(&service, &register_body(&email))
+                        .status()
+                        .as_u16()
+                })
+            })
             .collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
-    assert_eq!(statuses.iter().filter(|s| **s == 201).count(), 1, "{statuses:?}");
-    assert_eq!(statuses.iter().filter(|s| **s == 409).count(), 19, "{statuses:?}");
-    assert_eq!(service.db.query_i64(&format!("SELECT count(*) FROM users WHERE email = '{email}'")), 1);
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 201).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 409).count(),
+        19,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        service.db.query_i64(&format!(
+            "SELECT count(*) FROM users WHERE email = '{email}'"
+        )),
+        1
+    );
 }
 
 #[test]
 fn missing_fields_and_wrong_types_are_listed_in_one_422() {
     let service = Service::start();
-    let response = register_with(&service, &json!({"email": 123, "password": ["x"], "name": true}));
+    let response = register_with(
+        &service,
+        &json!({"email": 123, "password": ["x"], "name": true}),
+    );
     assert_eq!(
         failed_fields(response),
-        ["body.name", "body.email", "body.password", "body.passwordConfirm"]
+        [
+            "body.name",
+            "body.email",
+            "body.password",
+            "body.passwordConfirm"
+        ]
     );
     // No coercion of numbers to strings.
     let body = json!({"name": 5, "email": unique_email("t"), "password": 12345678, "passwordConfirm": 12345678});
-    assert_eq!(failed_fields(register_with(&service, &body)), ["body.name", "body.password", "body.passwordConfirm"]);
+    assert_eq!(
+        failed_fields(register_with(&service, &body)),
+        ["body.name", "body.password", "body.passwordConfirm"]
+    );
 }
 
 #[test]
@@ -145,13 +212,19 @@ fn length_limits_are_inclusive_code_points() {
     body["password"] = json!("ü".repeat(129));
     body["passwordConfirm"] = body["password"].clone();
     body["photo"] = json!("p".repeat(2049));
-    assert_eq!(failed_fields(register_with(&service, &body)), ["body.name", "body.password", "body.photo"]);
+    assert_eq!(
+        failed_fields(register_with(&service, &body)),
+        ["body.name", "body.password", "body.photo"]
+    );
 
     let mut body = register_body(&unique_email("len"));
     body["password"] = json!("1234567");
     body["passwordConfirm"] = json!("1234567");
     body["name"] = json!("   ");
-    assert_eq!(failed_fields(register_with(&service, &body)), ["body.name", "body.password"]);
+    assert_eq!(
+        failed_fields(register_with(&service, &body)),
+        ["body.name", "body.password"]
+    );
 }
 
 #[test]
@@ -162,11 +235,18 @@ fn a_ten_thousand_character_password_is_422_and_nothing_is_stored() {
     // Sent twice (with its confirmation) it would pass 16 KiB and be a 413.
     body["password"] = json!("x".repeat(10_000));
     body["passwordConfirm"] = json!("x");
-    assert_eq!(failed_fields(register_with(&service, &body)), ["body.password"]);
+    assert_eq!(
+        failed_fields(register_with(&service, &body)),
+        ["body.password"]
+    );
     let mut login = serde_json::Map::new();
     login.insert("email".into(), json!(email));
     login.insert("password".into(), json!("x".repeat(10_000)));
-    let response = post_json(&service.plain(), &service.url("/api/auth/login"), &Value::Object(login));
+    let response = post_json(
+        &service.plain(),
+        &service.url("/api/auth/login"),
+        &Value::Object(login),
+    );
     assert_eq!(failed_fields(response), ["body.password"]);
     assert_eq!(service.db.query_i64("SELECT count(*) FROM users"), 0);
 }
@@ -175,9 +255,22 @@ fn a_ten_thousand_character_password_is_422_and_nothing_is_stored() {
 fn invalid_emails_are_422() {
     let service = Service::start();
     let long = format!("{}@example.com", "a".repeat(243));
-    for email in ["plain", "a@b", "@example.com", "Ada <ada@example.com>", "a b@example.com", "a@@example.com", long.as_str(), ""] {
+    for email in [
+        "plain",
+        "a@b",
+        "@example.com",
+        "Ada <ada@example.com>",
+        "a b@example.com",
+        "a@@example.com",
+        long.as_str(),
+        "",
+    ] {
         let body = register_body(email);
-        assert_eq!(failed_fields(register_with(&service, &body)), ["body.email"], "{email}");
+        assert_eq!(
+            failed_fields(register_with(&service, &body)),
+            ["body.email"],
+            "{email}"
+        );
     }
 }
 

@@ -9,16 +9,28 @@ use serde_json::json;
 const TOO_MANY: &str = "Too many failed login attempts, try again later";
 
 fn attempt(service: &Service, email: &str, password: &str) -> Response {
-    post_json(&service.plain(), &service.url("/api/auth/login"), &json!({"email": email, "password": password}))
+    post_json(
+        &service.plain(),
+        &service.url("/api/auth/login"),
+        &json!({"email": email, "password": password}),
+    )
 }
 
 fn retry_after(response: &Response) -> u64 {
-    response.headers()["retry-after"].to_str().unwrap().parse().unwrap()
+    response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap()
 }
 
 fn fail_five_times(service: &Service, email: &str) {
     for n in 1..=5 {
-        assert_eq!(attempt(service, email, "wrong-password").status(), 400, "attempt {n}");
+        assert_eq!(
+            attempt(service, email, "wrong-password").status(),
+            400,
+            "attempt {n}"
+        );
     }
 }
 
@@ -48,8 +60,16 @@ fn unknown_emails_lock_the_same_way_and_others_are_unaffected() {
     assert_eq!(locked.status(), 429);
 
     let email = register(&service, &service.plain());
-    assert_eq!(attempt(&service, &email, PASSWORD).status(), 200, "another email is unaffected");
-    assert_eq!(attempt(&service, &unknown.to_uppercase(), "x").status(), 429, "case does not dodge the lock");
+    assert_eq!(
+        attempt(&service, &email, PASSWORD).status(),
+        200,
+        "another email is unaffected"
+    );
+    assert_eq!(
+        attempt(&service, &unknown.to_uppercase(), "x").status(),
+        429,
+        "case does not dodge the lock"
+    );
 }
 
 #[test]
@@ -60,7 +80,11 @@ fn a_success_clears_the_count_and_422s_do_not_count() {
         assert_eq!(attempt(&service, &email, "wrong-password").status(), 400);
     }
     for _ in 0..3 {
-        let malformed = post_json(&service.plain(), &service.url("/api/auth/login"), &json!({"email": email, "password": ""}));
+        let malformed = post_json(
+            &service.plain(),
+            &service.url("/api/auth/login"),
+            &json!({"email": email, "password": ""}),
+        );
         assert_eq!(malformed.status(), 422);
     }
     assert_eq!(attempt(&service, &email, PASSWORD).status(), 200);

@@ -10,7 +10,11 @@ use jwt_simple::prelude::*;
 use serde_json::{json, Value};
 
 fn jwks(service: &Service) -> Value {
-    let response = service.plain().get(service.url("/.well-known/jwks.json")).send().unwrap();
+    let response = service
+        .plain()
+        .get(service.url("/.well-known/jwks.json"))
+        .send()
+        .unwrap();
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["content-type"], "application/json");
     assert_eq!(response.headers()["cache-control"], "public, max-age=300");
@@ -24,9 +28,17 @@ fn login_token(service: &Service) -> String {
 }
 
 fn me_with(service: &Service, token: &str) -> (u16, Value) {
-    let response = service.plain().get(service.url("/api/users/me")).bearer_auth(token).send().unwrap();
+    let response = service
+        .plain()
+        .get(service.url("/api/users/me"))
+        .bearer_auth(token)
+        .send()
+        .unwrap();
     if response.status() == 401 {
-        let challenge = response.headers()["www-authenticate"].to_str().unwrap().to_owned();
+        let challenge = response.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .to_owned();
         assert!(challenge.starts_with("Bearer"), "{challenge}");
     }
     detail(response)
@@ -47,12 +59,20 @@ fn the_token_header_and_claims_follow_the_contract() {
     }
     assert_eq!(claims["type"], "access");
     assert!(claims.get("iss").is_none() && claims.get("aud").is_none());
-    assert_eq!(claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(), 900);
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    assert_eq!(
+        claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
+        900
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
     assert!((claims["iat"].as_i64().unwrap() - now).abs() < 30);
     let sessions = service.db.query_i64(&format!(
         "SELECT count(*) FROM sessions WHERE id = '{}' AND user_id = '{}'",
-        claims["sid"].as_str().unwrap(), claims["sub"].as_str().unwrap()));
+        claims["sid"].as_str().unwrap(),
+        claims["sub"].as_str().unwrap()
+    ));
     assert_eq!(sessions, 1);
 }
 
@@ -63,11 +83,22 @@ fn jwks_publishes_an_rfc7517_key_that_verifies_tokens_independently() {
     let keys = jwks(&service);
     let jwk = &keys["keys"][0];
     assert_eq!(keys["keys"].as_array().unwrap().len(), 1);
-    assert_eq!((jwk["kty"].as_str(), jwk["use"].as_str(), jwk["alg"].as_str()), (Some("RSA"), Some("sig"), Some("RS256")));
+    assert_eq!(
+        (
+            jwk["kty"].as_str(),
+            jwk["use"].as_str(),
+            jwk["alg"].as_str()
+        ),
+        (Some("RSA"), Some("sig"), Some("RS256"))
+    );
     assert_eq!(jwk["e"], "AQAB");
 
     // RFC 7638 thumbprint, computed here from n and e.
-    let canonical = format!(r#"{{"e":"{}","kty":"RSA","n":"{}"}}"#, jwk["e"].as_str().unwrap(), jwk["n"].as_str().unwrap());
+    let canonical = format!(
+        r#"{{"e":"{}","kty":"RSA","n":"{}"}}"#,
+        jwk["e"].as_str().unwrap(),
+        jwk["n"].as_str().unwrap()
+    );
     use sha2::Digest;
     let thumbprint = URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(canonical.as_bytes()));
     assert_eq!(jwk["kid"], thumbprint);
@@ -82,16 +113,30 @@ fn jwks_publishes_an_rfc7517_key_that_verifies_tokens_independently() {
 
 #[test]
 fn issuer_and_audience_are_set_and_required_when_configured() {
-    let service = Service::builder().var("jwt_issuer", "https://auth.example").var("jwt_audience", "my-api").start();
+    let service = Service::builder()
+        .var("jwt_issuer", "https://auth.example")
+        .var("jwt_audience", "my-api")
+        .start();
     let token = login_token(&service);
     let claims = jwt_part(&token, 1);
     assert_eq!(claims["iss"], "https://auth.example");
     assert_eq!(claims["aud"], "my-api");
     assert_eq!(me_with(&service, &token).0, 200);
 
-    let other_audience = service.replica().var("jwt_issuer", "https://auth.example").var("jwt_audience", "other-api").start();
-    assert_eq!(me_with(&other_audience, &token), (401, json!("Token is invalid or has expired")));
-    let other_issuer = service.replica().var("jwt_issuer", "https://evil.example").var("jwt_audience", "my-api").start();
+    let other_audience = service
+        .replica()
+        .var("jwt_issuer", "https://auth.example")
+        .var("jwt_audience", "other-api")
+        .start();
+    assert_eq!(
+        me_with(&other_audience, &token),
+        (401, json!("Token is invalid or has expired"))
+    );
+    let other_issuer = service
+        .replica()
+        .var("jwt_issuer", "https://evil.example")
+        .var("jwt_audience", "my-api")
+        .start();
     assert_eq!(me_with(&other_issuer, &token).0, 401);
 }
 
@@ -107,7 +152,10 @@ fn sign_with_service_key(claims: JWTClaims<Value>, kid: Option<&str>) -> String 
 
 fn claims_like(token: &str) -> (Value, String) {
     let header = jwt_part(token, 0);
-    (jwt_part(token, 1), header["kid"].as_str().unwrap().to_owned())
+    (
+        jwt_part(token, 1),
+        header["kid"].as_str().unwrap().to_owned(),
+    )
 }
 
 fn custom_claims(original: &Value, lifetime: Duration) -> JWTClaims<Value> {
@@ -123,35 +171,68 @@ fn forged_and_broken_tokens_are_rejected() {
     let invalid = (401, json!("Token is invalid or has expired"));
 
     let b64 = |v: &Value| URL_SAFE_NO_PAD.encode(v.to_string());
-    let none = format!("{}.{}.", b64(&json!({"alg": "none", "typ": "JWT", "kid": kid})), b64(&original));
+    let none = format!(
+        "{}.{}.",
+        b64(&json!({"alg": "none", "typ": "JWT", "kid": kid})),
+        b64(&original)
+    );
     assert_eq!(me_with(&service, &none), invalid, "alg none");
 
     let hs = HS256Key::from_bytes(rsa_keys().public_pem.as_bytes()).with_key_id(&kid);
-    let hs_token = hs.authenticate(custom_claims(&original, Duration::from_mins(5))).unwrap();
-    assert_eq!(me_with(&service, &hs_token), invalid, "HS256 with the public key");
+    let hs_token = hs
+        .authenticate(custom_claims(&original, Duration::from_mins(5)))
+        .unwrap();
+    assert_eq!(
+        me_with(&service, &hs_token),
+        invalid,
+        "HS256 with the public key"
+    );
 
-    let unknown_kid = sign_with_service_key(custom_claims(&original, Duration::from_mins(5)), Some("not-our-kid"));
+    let unknown_kid = sign_with_service_key(
+        custom_claims(&original, Duration::from_mins(5)),
+        Some("not-our-kid"),
+    );
     assert_eq!(me_with(&service, &unknown_kid), invalid, "unknown kid");
 
     let no_kid = sign_with_service_key(custom_claims(&original, Duration::from_mins(5)), None);
     assert_eq!(me_with(&service, &no_kid), invalid, "missing kid");
 
-    let other_key = RS256KeyPair::from_pem(&other_rsa_keys().private_pem).unwrap().with_key_id(&kid);
-    let wrong_signature = other_key.sign(custom_claims(&original, Duration::from_mins(5))).unwrap();
-    assert_eq!(me_with(&service, &wrong_signature), invalid, "signed by another key");
+    let other_key = RS256KeyPair::from_pem(&other_rsa_keys().private_pem)
+        .unwrap()
+        .with_key_id(&kid);
+    let wrong_signature = other_key
+        .sign(custom_claims(&original, Duration::from_mins(5)))
+        .unwrap();
+    assert_eq!(
+        me_with(&service, &wrong_signature),
+        invalid,
+        "signed by another key"
+    );
 
     let mut expired = custom_claims(&original, Duration::from_mins(5));
     let now = Clock::now_since_epoch();
     expired.issued_at = Some(now - Duration::from_mins(20));
     expired.invalid_before = expired.issued_at;
     expired.expires_at = Some(now - Duration::from_secs(120));
-    assert_eq!(me_with(&service, &sign_with_service_key(expired, Some(&kid))), invalid, "expired 2 minutes ago");
+    assert_eq!(
+        me_with(&service, &sign_with_service_key(expired, Some(&kid))),
+        invalid,
+        "expired 2 minutes ago"
+    );
 
     let mut refresh_typed = custom_claims(&original, Duration::from_mins(5));
     refresh_typed.custom["type"] = json!("refresh");
-    assert_eq!(me_with(&service, &sign_with_service_key(refresh_typed, Some(&kid))), invalid, "type refresh");
+    assert_eq!(
+        me_with(&service, &sign_with_service_key(refresh_typed, Some(&kid))),
+        invalid,
+        "type refresh"
+    );
 
-    assert_eq!(me_with(&service, &token[..token.len() - 5]), invalid, "truncated");
+    assert_eq!(
+        me_with(&service, &token[..token.len() - 5]),
+        invalid,
+        "truncated"
+    );
     assert_eq!(me_with(&service, "garbage"), invalid, "garbage");
 
     // The genuine token still works: the rejections were about the forgeries.
@@ -168,7 +249,10 @@ fn a_token_within_the_60_second_tolerance_still_works() {
     claims.issued_at = Some(now - Duration::from_mins(10));
     claims.invalid_before = claims.issued_at;
     claims.expires_at = Some(now - Duration::from_secs(20));
-    assert_eq!(me_with(&service, &sign_with_service_key(claims, Some(&kid))).0, 200);
+    assert_eq!(
+        me_with(&service, &sign_with_service_key(claims, Some(&kid))).0,
+        200
+    );
 }
 
 #[test]
@@ -177,10 +261,21 @@ fn a_refresh_token_is_not_an_access_token_and_vice_versa() {
     let client = service.browser();
     let (_, body, cookies) = register_and_login(&service, &client);
     let refresh = cookie_value(&cookies, "refresh_token");
-    assert_eq!(me_with(&service, &refresh), (401, json!("Token is invalid or has expired")));
+    assert_eq!(
+        me_with(&service, &refresh),
+        (401, json!("Token is invalid or has expired"))
+    );
     let access = body["access_token"].as_str().unwrap();
-    let response = service.plain().post(service.url("/api/auth/refresh")).bearer_auth(access).send().unwrap();
-    assert_eq!(detail(response), (401, json!("Could not refresh access token")));
+    let response = service
+        .plain()
+        .post(service.url("/api/auth/refresh"))
+        .bearer_auth(access)
+        .send()
+        .unwrap();
+    assert_eq!(
+        detail(response),
+        (401, json!("Could not refresh access token"))
+    );
 }
 
 #[test]
@@ -188,9 +283,23 @@ fn a_bearer_header_wins_over_cookies() {
     let service = Service::start();
     let client = service.browser();
     register_and_login(&service, &client);
-    assert_eq!(client.get(service.url("/api/users/me")).send().unwrap().status(), 200);
-    let response = client.get(service.url("/api/users/me")).bearer_auth("not.a.token").send().unwrap();
-    assert_eq!(detail(response), (401, json!("Token is invalid or has expired")));
+    assert_eq!(
+        client
+            .get(service.url("/api/users/me"))
+            .send()
+            .unwrap()
+            .status(),
+        200
+    );
+    let response = client
+        .get(service.url("/api/users/me"))
+        .bearer_auth("not.a.token")
+        .send()
+        .unwrap();
+    assert_eq!(
+        detail(response),
+        (401, json!("Token is invalid or has expired"))
+    );
 }
 
 #[test]
@@ -201,15 +310,34 @@ fn additional_public_keys_verify_and_are_published_unknown_ones_do_not() {
 
     // The next key is published before it signs anything.
     let next = other_rsa_keys();
-    let rotated = service.replica().var("jwt_additional_public_keys", &next.public_pem).start();
+    let rotated = service
+        .replica()
+        .var("jwt_additional_public_keys", &next.public_pem)
+        .start();
     let keys = jwks(&rotated);
     assert_eq!(keys["keys"].as_array().unwrap().len(), 2);
     let next_kid = keys["keys"][1]["kid"].as_str().unwrap().to_owned();
     assert_ne!(next_kid, keys["keys"][0]["kid"].as_str().unwrap());
 
-    let next_pair = RS256KeyPair::from_pem(&next.private_pem).unwrap().with_key_id(&next_kid);
-    let by_next_key = next_pair.sign(custom_claims(&original, Duration::from_mins(5))).unwrap();
-    assert_eq!(me_with(&rotated, &by_next_key).0, 200, "a token of an additional key verifies");
-    assert_eq!(me_with(&service, &by_next_key).0, 401, "not without the key configured");
-    assert_eq!(me_with(&rotated, &user_token).0, 200, "the current key still verifies");
+    let next_pair = RS256KeyPair::from_pem(&next.private_pem)
+        .unwrap()
+        .with_key_id(&next_kid);
+    let by_next_key = next_pair
+        .sign(custom_claims(&original, Duration::from_mins(5)))
+        .unwrap();
+    assert_eq!(
+        me_with(&rotated, &by_next_key).0,
+        200,
+        "a token of an additional key verifies"
+    );
+    assert_eq!(
+        me_with(&service, &by_next_key).0,
+        401,
+        "not without the key configured"
+    );
+    assert_eq!(
+        me_with(&rotated, &user_token).0,
+        200,
+        "the current key still verifies"
+    );
 }

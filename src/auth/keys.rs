@@ -59,7 +59,8 @@ pub fn decode_pem(value: &str) -> Result<String, String> {
 /// A private key of the configured algorithm, with the `kid` of its public
 /// half.
 pub enum SigningKey {
-    Rs256(RS256KeyPair),
+    // Boxed: an RSA key is far larger than the others.
+    Rs256(Box<RS256KeyPair>),
     EdDsa(Ed25519KeyPair),
     Es256(ES256KeyPair),
 }
@@ -70,7 +71,7 @@ impl SigningKey {
         let unreadable = |_| format!("not a {} private key in PEM", algorithm.name());
         let key = match algorithm {
             Algorithm::RS256 => {
-                SigningKey::Rs256(RS256KeyPair::from_pem(&pem).map_err(unreadable)?)
+                SigningKey::Rs256(Box::new(RS256KeyPair::from_pem(&pem).map_err(unreadable)?))
             }
             Algorithm::EdDSA => {
                 SigningKey::EdDsa(Ed25519KeyPair::from_pem(&pem).map_err(unreadable)?)
@@ -85,7 +86,7 @@ impl SigningKey {
     fn with_own_kid(self) -> Self {
         let kid = self.public_key().kid;
         match self {
-            SigningKey::Rs256(k) => SigningKey::Rs256(k.with_key_id(&kid)),
+            SigningKey::Rs256(k) => SigningKey::Rs256(Box::new((*k).with_key_id(&kid))),
             SigningKey::EdDsa(k) => SigningKey::EdDsa(k.with_key_id(&kid)),
             SigningKey::Es256(k) => SigningKey::Es256(k.with_key_id(&kid)),
         }
@@ -93,7 +94,7 @@ impl SigningKey {
 
     pub fn public_key(&self) -> VerifyingKey {
         match self {
-            SigningKey::Rs256(k) => VerifyingKey::from_key(Key::Rs256(k.public_key())),
+            SigningKey::Rs256(k) => VerifyingKey::from_key(Key::Rs256(Box::new(k.public_key()))),
             SigningKey::EdDsa(k) => VerifyingKey::from_key(Key::EdDsa(k.public_key())),
             SigningKey::Es256(k) => VerifyingKey::from_key(Key::Es256(k.public_key())),
         }
@@ -113,7 +114,7 @@ impl SigningKey {
 }
 
 pub enum Key {
-    Rs256(RS256PublicKey),
+    Rs256(Box<RS256PublicKey>),
     EdDsa(Ed25519PublicKey),
     Es256(ES256PublicKey),
 }
@@ -129,7 +130,9 @@ impl VerifyingKey {
         let pem = decode_pem(value)?;
         let unreadable = |_| format!("not a {} public key in PEM", algorithm.name());
         let key = match algorithm {
-            Algorithm::RS256 => Key::Rs256(RS256PublicKey::from_pem(&pem).map_err(unreadable)?),
+            Algorithm::RS256 => Key::Rs256(Box::new(
+                RS256PublicKey::from_pem(&pem).map_err(unreadable)?,
+            )),
             Algorithm::EdDSA => Key::EdDsa(Ed25519PublicKey::from_pem(&pem).map_err(unreadable)?),
             Algorithm::ES256 => Key::Es256(ES256PublicKey::from_pem(&pem).map_err(unreadable)?),
         };

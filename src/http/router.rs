@@ -9,9 +9,14 @@ use crate::store::Store;
 
 type Handler = fn(&Context) -> Result<Response, ApiError>;
 
-/// Every route: path, the methods it answers (for `Allow`), and its handler
-/// per method.
-const ROUTES: &[(&str, &str, &[(&str, Handler)])] = &[
+/// A path, the methods it answers (for `Allow`), and a handler per method.
+type Route = (
+    &'static str,
+    &'static str,
+    &'static [(&'static str, Handler)],
+);
+
+const ROUTES: &[Route] = &[
     ("/api/healthchecker", "GET", &[("GET", |_| health::check())]),
     ("/api/auth/register", "POST", &[("POST", auth::register)]),
     ("/api/auth/login", "POST", &[("POST", auth::login)]),

@@ -79,16 +79,24 @@ impl TestDb {
         admin
             .batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
             .expect("drop a leftover test database");
-        admin.batch_execute(&format!("CREATE DATABASE \"{name}\"")).expect("create test database");
+        admin
+            .batch_execute(&format!("CREATE DATABASE \"{name}\""))
+            .expect("create test database");
         TestDb { name }
     }
 
     pub fn url(&self) -> String {
-        format!("postgres://postgres@127.0.0.1:5432/{}?sslmode=disable", self.name)
+        format!(
+            "postgres://postgres@127.0.0.1:5432/{}?sslmode=disable",
+            self.name
+        )
     }
 
     pub fn client(&self) -> postgres::Client {
-        let url = format!("host=127.0.0.1 port=5432 user=postgres dbname={}", self.name);
+        let url = format!(
+            "host=127.0.0.1 port=5432 user=postgres dbname={}",
+            self.name
+        );
         postgres::Client::connect(&url, postgres::NoTls).expect("connect to test database")
     }
 
@@ -98,12 +106,18 @@ impl TestDb {
     }
 
     pub fn query_i64(&self, statement: &str) -> i64 {
-        self.client().query_one(statement, &[]).expect("test SQL").get(0)
+        self.client()
+            .query_one(statement, &[])
+            .expect("test SQL")
+            .get(0)
     }
 
     pub fn drop_now(&self) {
         if let Ok(mut admin) = postgres::Client::connect(ADMIN_URL, postgres::NoTls) {
-            let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name));
+            let _ = admin.batch_execute(&format!(
+                "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
+                self.name
+            ));
         }
     }
 }
@@ -118,7 +132,13 @@ impl Drop for TestDb {
 pub fn migrate(db: &TestDb) {
     let output = Command::new(runner_binary())
         .current_dir(repo_root())
-        .args(["migrate", "--database-url", &db.url(), "--dir", "migrations/postgres"])
+        .args([
+            "migrate",
+            "--database-url",
+            &db.url(),
+            "--dir",
+            "migrations/postgres",
+        ])
         .output()
         .expect("run the runner's migrate (build it with `make build`)");
     assert!(
@@ -188,12 +208,20 @@ impl Service {
     }
 
     pub fn builder() -> ServiceBuilder {
-        ServiceBuilder { db: None, variables: Vec::new(), strict: true }
+        ServiceBuilder {
+            db: None,
+            variables: Vec::new(),
+            strict: true,
+        }
     }
 
     /// Another instance (a replica) on the same database and settings.
     pub fn replica(&self) -> ServiceBuilder {
-        ServiceBuilder { db: Some(self.db.clone()), variables: Vec::new(), strict: true }
+        ServiceBuilder {
+            db: Some(self.db.clone()),
+            variables: Vec::new(),
+            strict: true,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -212,7 +240,10 @@ impl Service {
 
     /// A client without cookies (curl without a jar, a mobile app).
     pub fn plain(&self) -> Client {
-        Client::builder().timeout(Duration::from_secs(30)).build().expect("http client")
+        Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("http client")
     }
 
     pub fn logs(&self) -> String {
@@ -231,7 +262,13 @@ fn spawn_runner(db: Arc<TestDb>, variables: &[(String, String)], strict: bool) -
     let mut command = Command::new(runner_binary());
     command
         .current_dir(repo_root())
-        .args(["up", "--listen", "127.0.0.1:0", "--runtime-config-file", "runtime-config.toml"])
+        .args([
+            "up",
+            "--listen",
+            "127.0.0.1:0",
+            "--runtime-config-file",
+            "runtime-config.toml",
+        ])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -244,10 +281,15 @@ fn spawn_runner(db: Arc<TestDb>, variables: &[(String, String)], strict: bool) -
         }
     }
     for (name, value) in variables {
-        command.env(format!("SPIN_VARIABLE_{}", name.to_ascii_uppercase()), value);
+        command.env(
+            format!("SPIN_VARIABLE_{}", name.to_ascii_uppercase()),
+            value,
+        );
     }
     die_with_parent(&mut command);
-    let mut child = command.spawn().expect("start the runner (build it with `make build`)");
+    let mut child = command
+        .spawn()
+        .expect("start the runner (build it with `make build`)");
     let stderr = Arc::new(Mutex::new(Vec::new()));
     let stderr_lines = stderr.clone();
     let child_stderr = child.stderr.take().expect("stderr");
@@ -276,7 +318,12 @@ fn spawn_runner(db: Arc<TestDb>, variables: &[(String, String)], strict: bool) -
     };
     // Keep draining stdout so the runner never blocks on a full pipe.
     std::thread::spawn(move || for _ in lines.by_ref() {});
-    Service { base, child, stderr, db }
+    Service {
+        base,
+        child,
+        stderr,
+        db,
+    }
 }
 
 /// The runner dies with the test process, even if the test is killed.
@@ -293,7 +340,11 @@ fn die_with_parent(command: &mut Command) {
 /// A unique email for this process and test.
 pub fn unique_email(tag: &str) -> String {
     static COUNTER: AtomicU32 = AtomicU32::new(0);
-    format!("{tag}-{}-{}@example.com", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst))
+    format!(
+        "{tag}-{}-{}@example.com",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::SeqCst)
+    )
 }
 
 pub const PASSWORD: &str = "password123";
@@ -309,8 +360,17 @@ pub fn post_json(client: &Client, url: &str, body: &Value) -> Response {
 /// Registers a user and returns its email.
 pub fn register(service: &Service, client: &Client) -> String {
     let email = unique_email("user");
-    let response = post_json(client, &service.url("/api/auth/register"), &register_body(&email));
-    assert_eq!(response.status(), 201, "register: {}", response.text().unwrap_or_default());
+    let response = post_json(
+        client,
+        &service.url("/api/auth/register"),
+        &register_body(&email),
+    );
+    assert_eq!(
+        response.status(),
+        201,
+        "register: {}",
+        response.text().unwrap_or_default()
+    );
     email
 }
 
@@ -323,7 +383,11 @@ pub fn register_and_login(service: &Service, client: &Client) -> (String, Value,
 }
 
 pub fn login(service: &Service, client: &Client, email: &str) -> (Value, Vec<String>) {
-    let response = post_json(client, &service.url("/api/auth/login"), &json!({"email": email, "password": PASSWORD}));
+    let response = post_json(
+        client,
+        &service.url("/api/auth/login"),
+        &json!({"email": email, "password": PASSWORD}),
+    );
     assert_eq!(response.status(), 200, "login");
     let cookies = set_cookies(&response);
     (response.json().expect("login json"), cookies)
@@ -349,7 +413,11 @@ pub fn cookie<'a>(cookies: &'a [String], name: &str) -> &'a str {
 /// The value of cookie `name` in `Set-Cookie` headers.
 pub fn cookie_value(cookies: &[String], name: &str) -> String {
     let header = cookie(cookies, name);
-    header[name.len() + 1..].split(';').next().unwrap_or_default().to_owned()
+    header[name.len() + 1..]
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .to_owned()
 }
 
 /// `{"detail": ...}` of a response.
@@ -363,7 +431,8 @@ pub fn detail(response: Response) -> (u16, Value) {
 pub fn jwt_part(token: &str, index: usize) -> Value {
     use base64::Engine;
     let raw = token.split('.').nth(index).expect("jwt part");
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(raw).expect("base64url");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(raw)
+        .expect("base64url");
     serde_json::from_slice(&bytes).expect("json")
 }
-
