@@ -341,3 +341,110 @@ fn additional_public_keys_verify_and_are_published_unknown_ones_do_not() {
         "the current key still verifies"
     );
 }
+
+/// Logs in on a service configured for `algorithm` and checks the token
+/// against the published JWK with an independent implementation.
+fn check_algorithm_end_to_end(
+    algorithm: &str,
+    private_pem: &str,
+    public_pem: &str,
+    kty: &str,
+    jose: jsonwebtoken::Algorithm,
+) {
+    let service = Service::builder()
+        .var("jwt_algorithm", algorithm)
+        .var("jwt_private_key", private_pem)
+        .var("jwt_public_key", public_pem)
+        .start();
+    let token = login_token(&service);
+    assert_eq!(jwt_part(&token, 0)["alg"], algorithm);
+    let keys = jwks(&service);
+    let jwk = &keys["keys"][0];
+    assert_eq!(
+        (jwk["kty"].as_str(), jwk["alg"].as_str()),
+        (Some(kty), Some(algorithm))
+    );
+    assert_eq!(jwk["kid"], jwt_part(&token, 0)["kid"]);
+    let parsed: jsonwebtoken::jwk::Jwk = serde_json::from_value(jwk.clone()).unwrap();
+    let key = jsonwebtoken::DecodingKey::from_jwk(&parsed).unwrap();
+    let mut validation = jsonwebtoken::Validation::new(jose);
+    validation.validate_aud = false;
+    assert!(jsonwebtoken::decode::<Value>(&token, &key, &validation).is_ok());
+    assert_eq!(me_with(&service, &token).0, 200);
+    let client = service.browser();
+    register_and_login(&service, &client);
+    assert_eq!(
+        client
+            .post(service.url("/api/auth/refresh"))
+            .send()
+            .unwrap()
+            .status(),
+        200
+    );
+    // An RS256 token is refused by an EdDSA/ES256 service.
+    let rs = RS256KeyPair::from_pem(&rsa_keys().private_pem)
+        .unwrap()
+        .with_key_id(jwk["kid"].as_str().unwrap());
+    let (original, _) = claims_like(&token);
+    let forged = rs
+        .sign(custom_claims(&original, Duration::from_mins(5)))
+        .unwrap();
+    assert_eq!(me_with(&service, &forged).0, 401);
+}
+
+#[test]
+fn eddsa_tokens_work_end_to_end() {
+    let pair = Ed25519KeyPair::generate();
+    check_algorithm_end_to_end(
+        "EdDSA",
+        &pair.to_pem(),
+        &pair.public_key().to_pem(),
+        "OKP",
+        jsonwebtoken::Algorithm::EdDSA,
+    );
+}
+
+#[test]
+fn es256_tokens_work_end_to_end() {
+    let pair = ES256KeyPair::generate();
+    let (private, public) = (pair.to_pem().unwrap(), pair.public_key().to_pem().unwrap());
+    check_algorithm_end_to_end(
+        "ES256",
+        &private,
+        &public,
+        "EC",
+        jsonwebtoken::Algorithm::ES256,
+    );
+}
+
+#[test]
+fn keys_may_be_base64_of_the_pem_in_pkcs1_or_pkcs8() {
+    use base64::engine::general_purpose::STANDARD;
+    // jwt-simple writes PKCS#8; convert to PKCS#1 ("RSA PRIVATE KEY") with openssl when present.
+    let keys = rsa_keys();
+    let service = Service::builder()
+        .var("jwt_private_key", &STANDARD.encode(&keys.private_pem))
+        .var("jwt_public_key", &STANDARD.encode(&keys.public_pem))
+        .start();
+    assert_eq!(me_with(&service, &login_token(&service)).0, 200);
+    let converted = std::process::Command::new("openssl")
+        .args(["rsa", "-traditional"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(keys.private_pem.as_bytes())?;
+            child.wait_with_output()
+        })
+        .expect("openssl converts the key to PKCS#1");
+    let pkcs1 = String::from_utf8(converted.stdout).unwrap();
+    assert!(pkcs1.contains("BEGIN RSA PRIVATE KEY"), "{pkcs1}");
+    let service = Service::builder().var("jwt_private_key", &pkcs1).start();
+    assert_eq!(me_with(&service, &login_token(&service)).0, 200);
+}
