@@ -3,6 +3,7 @@
 #   make test   the whole test suite (unit, runner, black-box against PostgreSQL)
 # Override with LISTEN=host:port and SPIN_VARIABLE_<NAME>=value.
 
+SHELL    := /bin/bash
 CARGO    ?= cargo
 RUNNER   := target/native/spin-auth-runner
 WASM     := target/wasm32-wasip2/release/spin_auth.wasm
@@ -52,7 +53,8 @@ up: build dev-keys migrate
 # through the runner in strict mode.
 test: build
 	@echo "==> running the test suite"
-	$(CARGO) test --profile native --workspace
+	@set -o pipefail; $(CARGO) test --profile native --workspace 2>&1 | tee target/test.log
+	@awk '/^test result:/ {p += $$4; f += $$6} END {printf "%d passed, %d failed\n", p, f}' target/test.log
 
 lint:
 	$(CARGO) fmt --all -- --check

@@ -1,1 +1,216 @@
-fn main() {}
+//! `spin-auth-runner`: a small Spin-compatible host.
+//!
+//! `up` serves one Spin HTTP component the way `spin up` does (manifest,
+//! variables, `spin:postgres/postgres@4.0.0`, per-request instances);
+//! `migrate` applies the SQL migrations to the app's database.
+
+mod allowed_hosts;
+mod bindings;
+mod compile_cache;
+mod manifest;
+mod migrate;
+mod pg_types;
+mod postgres;
+mod runtime_config;
+mod server;
+mod template;
+mod variables;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "spin-auth-runner",
+    version,
+    about = "Serve a Spin HTTP component the way `spin up` does"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Serve the application's HTTP trigger.
+    Up(UpArgs),
+    /// Apply the SQL migrations to the application's Postgres database.
+    Migrate(MigrateArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+struct AppArgs {
+    /// The application manifest.
+    #[arg(long = "from", short = 'f', default_value = "spin.toml")]
+    from: PathBuf,
+
+    /// A runtime configuration file (variables providers).
+    #[arg(long = "runtime-config-file")]
+    runtime_config_file: Option<PathBuf>,
+
+    /// Set an application variable: `key=value`, or `key=@file` to read the value from a file.
+    #[arg(long = "variable", value_name = "KEY=VALUE")]
+    variables: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+struct UpArgs {
+    #[command(flatten)]
+    app: AppArgs,
+
+    /// The address to listen on (port 0 picks a free port).
+    #[arg(long, env = "SPIN_HTTP_LISTEN_ADDR", default_value = "127.0.0.1:8000")]
+    listen: SocketAddr,
+
+    /// Treat a Postgres `query` that returns zero rows as an error (it hangs on Spin 4.0.x).
+    #[arg(long)]
+    strict: bool,
+}
+
+#[derive(Args, Debug)]
+struct MigrateArgs {
+    #[command(flatten)]
+    app: AppArgs,
+
+    /// The database URL (default: the resolved `database_url` application variable).
+    #[arg(long = "database-url")]
+    database_url: Option<String>,
+
+    /// The directory holding `V<n>__<name>.sql` migration files.
+    #[arg(long, default_value = "migrations/postgres")]
+    dir: PathBuf,
+
+    /// Create the database first if it does not exist.
+    #[arg(long = "create-database")]
+    create_database: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // One line, never a backtrace.
+            let message = format!("{e:#}").replace('\n', " ");
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    match cli.command {
+        Command::Up(args) => {
+            let strict = args.strict || env_flag("SPIN_AUTH_RUNNER_STRICT");
+            let app = load_app(&args.app)?;
+            runtime.block_on(server::serve(app, args.listen, strict))
+        }
+        Command::Migrate(args) => runtime.block_on(async {
+            let database_url = match args.database_url {
+                Some(url) => url,
+                None => resolve_one_variable(&args.app, "database_url")?,
+            };
+            let dir = if args.dir.is_absolute() {
+                args.dir
+            } else {
+                std::env::current_dir()
+                    .context("reading the current directory")?
+                    .join(args.dir)
+            };
+            migrate::run(&database_url, &dir, args.create_database).await
+        }),
+    }
+}
+
+/// Everything `up` and `migrate` need from the manifest, runtime config and variables.
+pub struct App {
+    pub manifest: manifest::Manifest,
+    /// Resolved application variables (values are secrets: never log them).
+    pub app_variables: std::collections::BTreeMap<String, String>,
+    /// The component's variables, rendered from its templates.
+    pub component_variables: std::collections::HashMap<String, String>,
+    /// The component's `allowed_outbound_hosts`, rendered.
+    pub allowed_outbound_hosts: Vec<String>,
+}
+
+fn load_app(args: &AppArgs) -> Result<App> {
+    let manifest = manifest::Manifest::from_file(&args.from)?;
+    let runtime_config = match &args.runtime_config_file {
+        Some(path) => runtime_config::RuntimeConfig::from_file(path)?,
+        None => runtime_config::RuntimeConfig::default(),
+    };
+    let cli_values = variables::parse_cli_variables(&args.variables)?;
+    for key in cli_values.keys() {
+        if !manifest.variables.contains_key(key) {
+            eprintln!("WARN --variable `{key}` is not declared in the manifest; ignored");
+        }
+    }
+    let providers = variables::providers(&runtime_config, &manifest.dir)?;
+    let app_variables =
+        variables::resolve_app_variables(&manifest.variables, &cli_values, &providers, &|key| {
+            std::env::var(key).ok()
+        })?;
+    let component_variables = variables::render_component_variables(
+        &manifest.component.id,
+        &manifest.component.variables,
+        &app_variables,
+    )?;
+    let allowed_outbound_hosts = manifest
+        .component
+        .allowed_outbound_hosts
+        .iter()
+        .map(|entry| {
+            template::Template::parse(entry)
+                .and_then(|t| t.render(&app_variables))
+                .with_context(|| {
+                    format!(
+                        "component `{}`: allowed_outbound_hosts entry {entry:?}",
+                        manifest.component.id
+                    )
+                })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(App {
+        manifest,
+        app_variables,
+        component_variables,
+        allowed_outbound_hosts,
+    })
+}
+
+/// Resolves one application variable as `up` would (other required
+/// variables, such as keys, need not be set for `migrate`).
+fn resolve_one_variable(args: &AppArgs, name: &str) -> Result<String> {
+    let manifest = manifest::Manifest::from_file(&args.from)?;
+    let decl = manifest.variables.get(name).with_context(|| {
+        format!("the application has no `{name}` variable; pass --database-url")
+    })?;
+    let runtime_config = match &args.runtime_config_file {
+        Some(path) => runtime_config::RuntimeConfig::from_file(path)?,
+        None => runtime_config::RuntimeConfig::default(),
+    };
+    let cli_values = variables::parse_cli_variables(&args.variables)?;
+    let providers = variables::providers(&runtime_config, &manifest.dir)?;
+    let decls = std::collections::BTreeMap::from([(name.to_owned(), decl.clone())]);
+    let mut resolved = variables::resolve_app_variables(&decls, &cli_values, &providers, &|key| {
+        std::env::var(key).ok()
+    })?;
+    resolved
+        .remove(name)
+        .with_context(|| format!("no value for `{name}`"))
+}
+
+fn env_flag(name: &str) -> bool {
+    matches!(
+        std::env::var(name).as_deref(),
+        Ok("1") | Ok("true") | Ok("yes") | Ok("on")
+    )
+}

@@ -1,0 +1,547 @@
+//! The HTTP trigger: a hyper HTTP/1 server that runs each request in a fresh
+//! component instance (from a `ProxyPre`), like `spin up` and `wasmtime serve`.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, Context, Result};
+use bytes::Bytes;
+use http::header::{HeaderName, HeaderValue, HOST};
+use http::{Request, Response, StatusCode, Uri};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper_util::rt::TokioIo;
+use hyper_util::server::graceful::GracefulShutdown;
+use io_state::RequestState;
+use std::io::Write;
+use tokio::net::TcpListener;
+use wasmtime::component::{HasSelf, Linker};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
+use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
+use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
+
+use crate::allowed_hosts::AllowedHosts;
+use crate::manifest::Route;
+use crate::postgres::PgHost;
+use crate::App;
+
+/// How long in-flight requests may run after SIGINT/SIGTERM.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+const INTERNAL_ERROR_BODY: &str = "{\"detail\":\"Internal Server Error\"}";
+
+/// Never constructed: `spin:sqlite/sqlite` opens always fail for now.
+pub struct SqliteConnection;
+
+mod io_state {
+    use std::collections::HashMap;
+    use std::sync::Arc;
+
+    use wasmtime::component::ResourceTable;
+    use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+    use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+    use crate::postgres::PgHost;
+
+    /// The `T` of each request's `Store<T>`.
+    pub struct RequestState {
+        pub wasi: WasiCtx,
+        pub http: WasiHttpCtx,
+        pub table: ResourceTable,
+        /// The component's variables (rendered once at startup).
+        pub variables: Arc<HashMap<String, String>>,
+        pub component_id: Arc<str>,
+        pub pg: Arc<PgHost>,
+    }
+
+    impl WasiView for RequestState {
+        fn ctx(&mut self) -> WasiCtxView<'_> {
+            WasiCtxView {
+                ctx: &mut self.wasi,
+                table: &mut self.table,
+            }
+        }
+    }
+
+    impl WasiHttpView for RequestState {
+        fn http(&mut self) -> WasiHttpCtxView<'_> {
+            WasiHttpCtxView {
+                ctx: &mut self.http,
+                table: &mut self.table,
+                hooks: Default::default(),
+            }
+        }
+    }
+}
+
+struct Server {
+    pre: ProxyPre<RequestState>,
+    route: Route,
+    variables: Arc<HashMap<String, String>>,
+    component_id: Arc<str>,
+    pg: Arc<PgHost>,
+}
+
+pub fn engine() -> Result<Engine> {
+    let mut config = Config::new();
+    config.wasm_component_model(true);
+    config.memory_init_cow(true);
+
+    let mut pool = PoolingAllocationConfig::default();
+    pool.total_component_instances(1000)
+        .total_core_instances(1000)
+        .total_memories(1000)
+        .total_tables(1000)
+        .total_stacks(1000)
+        .max_memory_size(256 << 20)
+        .max_memories_per_component(4)
+        .max_tables_per_component(8)
+        .max_core_instances_per_component(64)
+        .max_component_instance_size(1 << 20)
+        .max_core_instance_size(1 << 20)
+        .table_elements(100_000)
+        .linear_memory_keep_resident(4 << 20)
+        .table_keep_resident(1 << 20);
+    let mut pooled = config.clone();
+    pooled.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    match Engine::new(&pooled) {
+        Ok(engine) => Ok(engine),
+        Err(e) => {
+            eprintln!("WARN pooling allocator unavailable ({e}); using on-demand allocation");
+            Engine::new(&config).map_err(anyhow::Error::from)
+        }
+    }
+}
+
+fn linker(engine: &Engine) -> Result<Linker<RequestState>> {
+    let mut linker = Linker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+    crate::bindings::AuthHost::add_to_linker::<RequestState, HasSelf<RequestState>>(
+        &mut linker,
+        |state| state,
+    )?;
+    Ok(linker)
+}
+
+pub async fn serve(app: App, listen: SocketAddr, strict: bool) -> Result<()> {
+    let engine = engine()?;
+    let cache_dir = app.manifest.dir.join(".spin").join("runner-cache");
+    let component =
+        crate::compile_cache::load_component(&engine, &app.manifest.component.source, &cache_dir)?;
+    let linker = linker(&engine)?;
+    let instance_pre = linker
+        .instantiate_pre(&component)
+        .map_err(anyhow::Error::from)
+        .context("the component's imports cannot be satisfied")?;
+    let pre = ProxyPre::new(instance_pre)
+        .map_err(anyhow::Error::from)
+        .context("the component does not export wasi:http/incoming-handler@0.2.x")?;
+
+    let allowed_hosts = AllowedHosts::parse(&app.allowed_outbound_hosts)
+        .with_context(|| format!("component `{}`", app.manifest.component.id))?;
+    let server = Arc::new(Server {
+        pre,
+        route: app.manifest.trigger.route.clone(),
+        variables: Arc::new(app.component_variables),
+        component_id: Arc::from(app.manifest.component.id.as_str()),
+        pg: Arc::new(PgHost::new(allowed_hosts, strict)),
+    });
+
+    let listener = TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    let local = listener.local_addr()?;
+    {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "listening on http://{local}")?;
+        out.flush()?;
+    }
+    if strict {
+        eprintln!("INFO strict mode: zero-row Postgres queries are errors");
+    }
+
+    let graceful = GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown_signal());
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, peer) = match accepted {
+                    Ok(conn) => conn,
+                    Err(e) => {
+                        eprintln!("WARN accept failed: {e}");
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let server = server.clone();
+                let service = hyper::service::service_fn(move |req| {
+                    let server = server.clone();
+                    async move { Ok::<_, Infallible>(server.handle(req, peer).await) }
+                });
+                let conn = http1::Builder::new()
+                    .keep_alive(true)
+                    .serve_connection(TokioIo::new(stream), service);
+                let conn = graceful.watch(conn);
+                tokio::spawn(async move {
+                    // Client resets and the like are not the server's problem.
+                    let _ = conn.await;
+                });
+            }
+            signal = &mut shutdown => {
+                signal?;
+                break;
+            }
+        }
+    }
+
+    drop(listener);
+    eprintln!("INFO shutting down: waiting for in-flight requests");
+    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        eprintln!("WARN shutdown: in-flight requests did not finish within {SHUTDOWN_GRACE:?}");
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() -> Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("installing SIGINT handler")?;
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    Ok(())
+}
+
+impl Server {
+    async fn handle(
+        self: Arc<Self>,
+        req: Request<Incoming>,
+        peer: SocketAddr,
+    ) -> Response<HyperOutgoingBody> {
+        let start = Instant::now();
+        let method = req.method().clone();
+        let path = req.uri().path().to_owned();
+        let response = match self.route.matches(&path).map(str::to_owned) {
+            None => plain_response(StatusCode::NOT_FOUND, "Not Found"),
+            Some(path_info) => match self.run_component(req, peer, &path_info).await {
+                Ok(response) => response,
+                Err(e) => {
+                    eprintln!("ERROR method={method} path={path} component failed: {e:#}");
+                    internal_error()
+                }
+            },
+        };
+        let status = response.status().as_u16();
+        let duration_ms = start.elapsed().as_secs_f64() * 1000.0;
+        eprintln!("INFO method={method} path={path} status={status} duration_ms={duration_ms:.1}");
+        response
+    }
+
+    async fn run_component(
+        &self,
+        req: Request<Incoming>,
+        peer: SocketAddr,
+        path_info: &str,
+    ) -> Result<Response<HyperOutgoingBody>> {
+        let req = prepare_request(req, &self.route, path_info, peer)?;
+
+        let mut wasi = wasmtime_wasi::WasiCtx::builder();
+        wasi.inherit_stdout().inherit_stderr();
+        let state = RequestState {
+            wasi: wasi.build(),
+            http: wasmtime_wasi_http::WasiHttpCtx::new(),
+            table: wasmtime::component::ResourceTable::new(),
+            variables: self.variables.clone(),
+            component_id: self.component_id.clone(),
+            pg: self.pg.clone(),
+        };
+        let mut store = Store::new(self.pre.engine(), state);
+        let (sender, receiver) = tokio::sync::oneshot::channel();
+        let incoming = {
+            use wasmtime_wasi_http::WasiHttpView;
+            let mut http = store.data_mut().http();
+            let incoming = http.new_incoming_request(Scheme::Http, req)?;
+            let out = http.new_response_outparam(sender)?;
+            (incoming, out)
+        };
+        let (incoming, out) = incoming;
+        let pre = self.pre.clone();
+        let task = tokio::spawn(async move {
+            let proxy = pre.instantiate_async(&mut store).await?;
+            proxy
+                .wasi_http_incoming_handler()
+                .call_handle(&mut store, incoming, out)
+                .await
+        });
+
+        match receiver.await {
+            Ok(Ok(response)) => {
+                // The guest may still be streaming the body; report a late trap.
+                tokio::spawn(async move {
+                    match task.await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(e)) => {
+                            eprintln!("ERROR component failed after sending the response: {e:?}")
+                        }
+                        Err(e) => eprintln!("ERROR component task failed: {e}"),
+                    }
+                });
+                Ok(response)
+            }
+            Ok(Err(code)) => Err(anyhow!("component returned an HTTP error: {code:?}")),
+            Err(_) => {
+                let e = match task.await {
+                    Ok(Ok(())) => anyhow!("component never set a response"),
+                    Ok(Err(e)) => anyhow::Error::from(e),
+                    Err(e) => anyhow!("component task failed: {e}"),
+                };
+                Err(e.context("guest invocation failed"))
+            }
+        }
+    }
+}
+
+/// Spin's request preparation: client `spin-*` headers are dropped, Spin's
+/// own are added, and the URI becomes absolute (`http://<Host header>/...`).
+fn prepare_request(
+    req: Request<Incoming>,
+    route: &Route,
+    path_info: &str,
+    peer: SocketAddr,
+) -> Result<Request<Incoming>> {
+    let (mut parts, body) = req.into_parts();
+    let host = parts
+        .headers
+        .get(HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| !h.is_empty())
+        .unwrap_or("localhost")
+        .to_owned();
+    let path_and_query = parts
+        .uri
+        .path_and_query()
+        .map(|pq| pq.as_str().to_owned())
+        .unwrap_or_else(|| "/".to_owned());
+
+    let forged: Vec<HeaderName> = parts
+        .headers
+        .keys()
+        .filter(|name| name.as_str().starts_with("spin-"))
+        .cloned()
+        .collect();
+    for name in forged {
+        parts.headers.remove(&name);
+    }
+
+    for (name, value) in spin_headers(&host, &path_and_query, route, path_info, peer) {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            parts.headers.insert(HeaderName::from_static(name), value);
+        }
+    }
+
+    let authority = if host.parse::<http::uri::Authority>().is_ok() {
+        host
+    } else {
+        "localhost".to_owned()
+    };
+    parts.uri = Uri::builder()
+        .scheme("http")
+        .authority(authority)
+        .path_and_query(path_and_query)
+        .build()
+        .context("building the request URI")?;
+    Ok(Request::from_parts(parts, body))
+}
+
+/// The headers Spin's HTTP trigger adds for the component.
+pub fn spin_headers(
+    host: &str,
+    path_and_query: &str,
+    route: &Route,
+    path_info: &str,
+    peer: SocketAddr,
+) -> Vec<(&'static str, String)> {
+    vec![
+        ("spin-path-info", path_info.to_owned()),
+        ("spin-full-url", format!("http://{host}{path_and_query}")),
+        ("spin-matched-route", route.raw()),
+        ("spin-base-path", "/".to_owned()),
+        ("spin-raw-component-route", route.raw()),
+        ("spin-component-route", route.prefix().to_owned()),
+        ("spin-client-addr", peer.to_string()),
+    ]
+}
+
+fn full_body(body: impl Into<Bytes>) -> HyperOutgoingBody {
+    Full::new(body.into())
+        .map_err(|never| match never {})
+        .boxed_unsync()
+}
+
+fn plain_response(status: StatusCode, body: &'static str) -> Response<HyperOutgoingBody> {
+    let mut response = Response::new(full_body(body));
+    *response.status_mut() = status;
+    response
+}
+
+fn internal_error() -> Response<HyperOutgoingBody> {
+    let mut response = Response::new(full_body(INTERNAL_ERROR_BODY));
+    *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+// ---- host interfaces ----------------------------------------------------------
+
+mod host_impls {
+    use wasmtime::component::Resource;
+
+    use super::io_state::RequestState;
+    use super::SqliteConnection;
+    use crate::bindings::{pg, sqlite, variables};
+    use crate::postgres::PgConnection;
+    use crate::template::validate_name;
+
+    impl variables::Host for RequestState {
+        async fn get(&mut self, name: String) -> Result<String, variables::Error> {
+            validate_name(&name).map_err(variables::Error::InvalidName)?;
+            self.variables.get(&name).cloned().ok_or_else(|| {
+                variables::Error::Undefined(format!(
+                    "no variable for {:?}.{:?}",
+                    &*self.component_id, name
+                ))
+            })
+        }
+    }
+
+    impl pg::Host for RequestState {}
+
+    fn no_connection() -> pg::Error {
+        pg::Error::ConnectionFailed("no connection found".into())
+    }
+
+    impl pg::HostConnection for RequestState {
+        async fn open(&mut self, address: String) -> Result<Resource<PgConnection>, pg::Error> {
+            let conn = self.pg.open(&address).await?;
+            self.table
+                .push(conn)
+                .map_err(|_| pg::Error::ConnectionFailed("too many connections".into()))
+        }
+
+        async fn query(
+            &mut self,
+            conn: Resource<PgConnection>,
+            statement: String,
+            params: Vec<pg::ParameterValue>,
+        ) -> Result<pg::RowSet, pg::Error> {
+            let client = self.table.get(&conn).map_err(|_| no_connection())?;
+            self.pg.query(client, &statement, &params).await
+        }
+
+        async fn execute(
+            &mut self,
+            conn: Resource<PgConnection>,
+            statement: String,
+            params: Vec<pg::ParameterValue>,
+        ) -> Result<u64, pg::Error> {
+            let client = self.table.get(&conn).map_err(|_| no_connection())?;
+            self.pg.execute(client, &statement, &params).await
+        }
+
+        async fn drop(&mut self, conn: Resource<PgConnection>) -> wasmtime::Result<()> {
+            self.table.delete(conn)?;
+            Ok(())
+        }
+    }
+
+    impl sqlite::Host for RequestState {}
+
+    impl sqlite::HostConnection for RequestState {
+        async fn open(
+            &mut self,
+            _database: String,
+        ) -> Result<Resource<SqliteConnection>, sqlite::Error> {
+            Err(sqlite::Error::Io(
+                "sqlite is not supported by spin-auth-runner yet".into(),
+            ))
+        }
+
+        async fn execute(
+            &mut self,
+            _conn: Resource<SqliteConnection>,
+            _statement: String,
+            _parameters: Vec<sqlite::Value>,
+        ) -> Result<sqlite::QueryResult, sqlite::Error> {
+            Err(sqlite::Error::InvalidConnection)
+        }
+
+        async fn last_insert_rowid(&mut self, _conn: Resource<SqliteConnection>) -> i64 {
+            0
+        }
+
+        async fn changes(&mut self, _conn: Resource<SqliteConnection>) -> u64 {
+            0
+        }
+
+        async fn drop(&mut self, conn: Resource<SqliteConnection>) -> wasmtime::Result<()> {
+            let _ = self.table.delete(conn);
+            Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spin_headers_for_catch_all_route() {
+        let route = Route::parse("/...").unwrap();
+        let peer: SocketAddr = "127.0.0.1:51234".parse().unwrap();
+        let headers: HashMap<_, _> = spin_headers(
+            "127.0.0.1:8000",
+            "/api/users/me?x=1",
+            &route,
+            route.matches("/api/users/me").unwrap(),
+            peer,
+        )
+        .into_iter()
+        .collect();
+        assert_eq!(
+            headers["spin-full-url"],
+            "http://127.0.0.1:8000/api/users/me?x=1"
+        );
+        assert_eq!(headers["spin-path-info"], "/api/users/me");
+        assert_eq!(headers["spin-matched-route"], "/...");
+        assert_eq!(headers["spin-raw-component-route"], "/...");
+        assert_eq!(headers["spin-component-route"], "");
+        assert_eq!(headers["spin-base-path"], "/");
+        assert_eq!(headers["spin-client-addr"], "127.0.0.1:51234");
+    }
+
+    #[test]
+    fn spin_headers_for_prefixed_route() {
+        let route = Route::parse("/foo/...").unwrap();
+        let peer: SocketAddr = "127.0.0.1:8777".parse().unwrap();
+        let headers: HashMap<_, _> =
+            spin_headers("fermyon.dev", "/foo/bar?k=v", &route, "/bar", peer)
+                .into_iter()
+                .collect();
+        assert_eq!(headers["spin-path-info"], "/bar");
+        assert_eq!(headers["spin-matched-route"], "/foo/...");
+        assert_eq!(headers["spin-component-route"], "/foo");
+    }
+}
