@@ -8,6 +8,8 @@ use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
+use super::rs256::{Rs256KeyPair, Rs256PublicKey};
+
 /// The signature algorithms the service offers (`jwt_algorithm`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Algorithm {
@@ -59,8 +61,8 @@ pub fn decode_pem(value: &str) -> Result<String, String> {
 /// A private key of the configured algorithm, with the `kid` of its public
 /// half.
 pub enum SigningKey {
-    // Boxed: an RSA key is far larger than the others.
-    Rs256(Box<RS256KeyPair>),
+    // RS256 runs on the `rsa` crate 0.10 (see `rs256`), with its `kid`.
+    Rs256(Box<Rs256KeyPair>, String),
     EdDsa(Ed25519KeyPair),
     Es256(ES256KeyPair),
 }
@@ -70,9 +72,10 @@ impl SigningKey {
         let pem = decode_pem(value)?;
         let unreadable = |_| format!("not a {} private key in PEM", algorithm.name());
         let key = match algorithm {
-            Algorithm::RS256 => {
-                SigningKey::Rs256(Box::new(RS256KeyPair::from_pem(&pem).map_err(unreadable)?))
-            }
+            Algorithm::RS256 => SigningKey::Rs256(
+                Box::new(Rs256KeyPair::from_pem(&pem).map_err(unreadable)?),
+                String::new(),
+            ),
             Algorithm::EdDSA => {
                 SigningKey::EdDsa(Ed25519KeyPair::from_pem(&pem).map_err(unreadable)?)
             }
@@ -86,7 +89,7 @@ impl SigningKey {
     fn with_own_kid(self) -> Self {
         let kid = self.public_key().kid;
         match self {
-            SigningKey::Rs256(k) => SigningKey::Rs256(Box::new((*k).with_key_id(&kid))),
+            SigningKey::Rs256(k, _) => SigningKey::Rs256(k, kid),
             SigningKey::EdDsa(k) => SigningKey::EdDsa(k.with_key_id(&kid)),
             SigningKey::Es256(k) => SigningKey::Es256(k.with_key_id(&kid)),
         }
@@ -94,7 +97,7 @@ impl SigningKey {
 
     pub fn public_key(&self) -> VerifyingKey {
         match self {
-            SigningKey::Rs256(k) => VerifyingKey::from_key(Key::Rs256(Box::new(k.public_key()))),
+            SigningKey::Rs256(k, _) => VerifyingKey::from_key(Key::Rs256(Box::new(k.public_key()))),
             SigningKey::EdDsa(k) => VerifyingKey::from_key(Key::EdDsa(k.public_key())),
             SigningKey::Es256(k) => VerifyingKey::from_key(Key::Es256(k.public_key())),
         }
@@ -105,7 +108,7 @@ impl SigningKey {
         claims: JWTClaims<C>,
     ) -> anyhow::Result<String> {
         let token = match self {
-            SigningKey::Rs256(k) => k.sign(claims),
+            SigningKey::Rs256(k, kid) => k.sign(kid, &claims),
             SigningKey::EdDsa(k) => k.sign(claims),
             SigningKey::Es256(k) => k.sign(claims),
         };
@@ -114,7 +117,7 @@ impl SigningKey {
 }
 
 pub enum Key {
-    Rs256(Box<RS256PublicKey>),
+    Rs256(Box<Rs256PublicKey>),
     EdDsa(Ed25519PublicKey),
     Es256(ES256PublicKey),
 }
@@ -131,7 +134,7 @@ impl VerifyingKey {
         let unreadable = |_| format!("not a {} public key in PEM", algorithm.name());
         let key = match algorithm {
             Algorithm::RS256 => Key::Rs256(Box::new(
-                RS256PublicKey::from_pem(&pem).map_err(unreadable)?,
+                Rs256PublicKey::from_pem(&pem).map_err(unreadable)?,
             )),
             Algorithm::EdDSA => Key::EdDsa(Ed25519PublicKey::from_pem(&pem).map_err(unreadable)?),
             Algorithm::ES256 => Key::Es256(ES256PublicKey::from_pem(&pem).map_err(unreadable)?),
@@ -167,7 +170,7 @@ impl VerifyingKey {
         options: VerificationOptions,
     ) -> Result<JWTClaims<C>, jwt_simple::Error> {
         match &self.key {
-            Key::Rs256(k) => k.verify_token(token, Some(options)),
+            Key::Rs256(k) => k.verify(token, &options),
             Key::EdDsa(k) => k.verify_token(token, Some(options)),
             Key::Es256(k) => k.verify_token(token, Some(options)),
         }
@@ -179,8 +182,8 @@ fn required_members(key: &Key) -> Value {
     let b64 = |bytes: &[u8]| URL_SAFE_NO_PAD.encode(bytes);
     match key {
         Key::Rs256(k) => {
-            let c = k.to_components();
-            json!({"kty": "RSA", "n": b64(&c.n), "e": b64(&c.e)})
+            let (n, e) = k.components();
+            json!({"kty": "RSA", "n": b64(&n), "e": b64(&e)})
         }
         Key::EdDsa(k) => json!({"kty": "OKP", "crv": "Ed25519", "x": b64(&k.to_bytes())}),
         Key::Es256(k) => {

@@ -4,5 +4,6 @@
 pub mod keys;
 pub mod passwords;
 pub mod refresh;
+mod rs256;
 pub mod tokens;
 pub mod validation;

@@ -34,27 +34,23 @@ pub struct TestKeys {
     pub public_pem: String,
 }
 
+fn generate_rsa_keys() -> TestKeys {
+    let pair = RS256KeyPair::generate(2048).expect("generate RSA key");
+    TestKeys {
+        private_pem: pair.to_pem().expect("pem"),
+        public_pem: pair.public_key().to_pem().expect("pem"),
+    }
+}
+
 pub fn rsa_keys() -> &'static TestKeys {
     static KEYS: OnceLock<TestKeys> = OnceLock::new();
-    KEYS.get_or_init(|| {
-        let pair = RS256KeyPair::generate(2048).expect("generate RSA key");
-        TestKeys {
-            private_pem: pair.to_pem().expect("pem"),
-            public_pem: pair.public_key().to_pem().expect("pem"),
-        }
-    })
+    KEYS.get_or_init(generate_rsa_keys)
 }
 
 /// A second RSA key (rotation and forgery tests).
 pub fn other_rsa_keys() -> &'static TestKeys {
     static KEYS: OnceLock<TestKeys> = OnceLock::new();
-    KEYS.get_or_init(|| {
-        let pair = RS256KeyPair::generate(2048).expect("generate RSA key");
-        TestKeys {
-            private_pem: pair.to_pem().expect("pem"),
-            public_pem: pair.public_key().to_pem().expect("pem"),
-        }
-    })
+    KEYS.get_or_init(generate_rsa_keys)
 }
 
 /// A database of the test's own, dropped (connections and all) on drop.
