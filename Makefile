@@ -14,7 +14,7 @@ export SPIN_VARIABLE_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/auth?ssl
 # Local development serves plain http, where browsers drop Secure cookies.
 export SPIN_VARIABLE_COOKIE_SECURE ?= false
 
-.PHONY: all build wasm runner up migrate dev-keys test test-unit lint fmt bench clean
+.PHONY: all build wasm runner up migrate dev-keys test lint fmt bench bench-micro clean
 
 all: build
 
@@ -64,8 +64,13 @@ lint:
 fmt:
 	$(CARGO) fmt --all
 
+# HTTP load per route (wrk, 16 connections), then the crypto micro-benchmark.
 bench: build dev-keys
 	./bench/run.sh
+	./bench/micro.sh
+
+bench-micro: runner dev-keys
+	./bench/micro.sh
 
 clean:
 	$(CARGO) clean

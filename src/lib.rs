@@ -18,5 +18,5 @@ pub mod log;
 pub mod routes;
 pub mod store;
 
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", feature = "spin-component"))]
 mod spin;

@@ -11,6 +11,7 @@ mod manifest;
 mod migrate;
 mod pg_types;
 mod postgres;
+mod run_wasm;
 mod runtime_config;
 mod server;
 mod template;
@@ -40,6 +41,17 @@ enum Command {
     Up(UpArgs),
     /// Apply the SQL migrations to the application's Postgres database.
     Migrate(MigrateArgs),
+    /// Run a WASI command component (the crypto micro-benchmark) on the
+    /// engine configuration `up` uses, with the current directory readable.
+    RunWasm(RunWasmArgs),
+}
+
+#[derive(Args, Debug)]
+struct RunWasmArgs {
+    /// The command component (`.wasm`).
+    wasm: PathBuf,
+    /// Arguments passed to the component.
+    args: Vec<String>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -113,6 +125,7 @@ fn run(cli: Cli) -> Result<()> {
             let app = load_app(&args.app)?;
             runtime.block_on(server::serve(app, args.listen, strict))
         }
+        Command::RunWasm(args) => runtime.block_on(run_wasm::run(&args.wasm, &args.args)),
         Command::Migrate(args) => runtime.block_on(async {
             let database_url = match args.database_url {
                 Some(url) => url,

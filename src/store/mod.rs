@@ -1,7 +1,7 @@
 //! The storage port: everything the handlers need from the database, as
 //! plain Rust. All SQL lives in the backends (`postgres.rs`).
 
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", feature = "spin-component"))]
 pub mod postgres;
 
 use crate::error::StoreError;
