@@ -68,6 +68,11 @@ impl<'v> Config<'v> {
             || url.contains("host=")
         {
             Ok(Database::Postgres(url.to_owned()))
+        } else if url.starts_with("sqlite:") {
+            Err(ConfigError {
+                variable: "database_url",
+                problem: "the SQLite backend is not implemented yet; use a postgres:// URL".into(),
+            })
         } else {
             Err(ConfigError {
                 variable: "database_url",
@@ -155,11 +160,23 @@ impl<'v> Config<'v> {
         Ok(*self.algorithm.get_or_init(|| algorithm))
     }
 
-    /// The private key; only the routes that sign parse it.
+    /// The private key; only the routes that sign parse it. Its public half
+    /// must be one of the verification keys, or every token it signs would
+    /// be refused.
     pub fn signing_key(&self) -> Result<SigningKey, ConfigError> {
         let variable = "jwt_private_key";
-        SigningKey::from_config(self.algorithm()?, &self.raw(variable)?)
-            .map_err(|problem| ConfigError { variable, problem })
+        let key = SigningKey::from_config(self.algorithm()?, &self.raw(variable)?)
+            .map_err(|problem| ConfigError { variable, problem })?;
+        let kid = key.public_key().kid;
+        if self.verifying_keys()?.iter().all(|k| k.kid != kid) {
+            return Err(ConfigError {
+                variable: "jwt_public_key",
+                problem:
+                    "does not match jwt_private_key (nor does any of jwt_additional_public_keys)"
+                        .into(),
+            });
+        }
+        Ok(key)
     }
 
     /// The current public key first, then `jwt_additional_public_keys`.

@@ -50,7 +50,16 @@ fn cookies_are_secure_by_default_and_lifetimes_follow_the_settings() {
     let cookies = set_cookies(&response);
     assert_eq!(cookies.len(), 3);
     assert!(
-        cookies.iter().all(|c| c.contains("; Secure")),
+        cookie(&cookies, "access_token").contains("; Secure"),
+        "{cookies:?}"
+    );
+    assert!(
+        cookie(&cookies, "refresh_token").contains("; Secure"),
+        "{cookies:?}"
+    );
+    // API.md lists logged_in without Secure (the tutorial's cookie).
+    assert!(
+        !cookie(&cookies, "logged_in").contains("Secure"),
         "{cookies:?}"
     );
     assert!(cookie(&cookies, "access_token").contains("Max-Age=300"));

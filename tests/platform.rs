@@ -267,3 +267,57 @@ fn options_is_204_anywhere_with_cors_only_for_allowed_origins() {
         .is_none());
     assert_eq!(foreign.headers()["vary"], "Origin");
 }
+
+#[test]
+fn broken_settings_are_503_on_every_route_that_needs_them() {
+    let service = Service::start();
+    let client = service.browser();
+    let (_, body, cookies) = register_and_login(&service, &client);
+    let access = body["access_token"].as_str().unwrap().to_owned();
+    let refresh = cookie_value(&cookies, "refresh_token");
+
+    let broken_key = service.replica().var("jwt_public_key", "garbage").start();
+    for path in ["/api/auth/logout", "/api/auth/logout-all"] {
+        let response = broken_key
+            .plain()
+            .post(broken_key.url(path))
+            .bearer_auth(&access)
+            .send()
+            .unwrap();
+        assert_eq!(
+            detail(response),
+            (503, json!("Service temporarily unavailable")),
+            "{path}"
+        );
+    }
+    assert!(broken_key.logs().contains("jwt_public_key"));
+
+    let broken_cookie = service.replica().var("cookie_secure", "maybe").start();
+    let response = broken_cookie
+        .plain()
+        .post(broken_cookie.url("/api/auth/logout"))
+        .bearer_auth(&refresh)
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), 503);
+    assert!(broken_cookie.logs().contains("cookie_secure"));
+
+    // A public key that does not match the private key: signing routes refuse
+    // rather than hand out tokens nothing can verify.
+    let mismatched = service
+        .replica()
+        .var("jwt_public_key", &other_rsa_keys().public_pem)
+        .start();
+    let email = register(&mismatched, &mismatched.plain());
+    let response = post_json(
+        &mismatched.plain(),
+        &mismatched.url("/api/auth/login"),
+        &json!({"email": email, "password": PASSWORD}),
+    );
+    assert_eq!(response.status(), 503);
+    assert!(
+        mismatched.logs().contains("jwt_public_key"),
+        "{}",
+        mismatched.logs()
+    );
+}

@@ -252,6 +252,17 @@ fn a_ten_thousand_character_password_is_422_and_nothing_is_stored() {
 }
 
 #[test]
+fn a_254_character_email_is_accepted() {
+    let service = Service::start();
+    let email = format!("{}@example.com", "a".repeat(242));
+    assert_eq!(email.chars().count(), 254);
+    assert_eq!(
+        register_with(&service, &register_body(&email)).status(),
+        201
+    );
+}
+
+#[test]
 fn invalid_emails_are_422() {
     let service = Service::start();
     let long = format!("{}@example.com", "a".repeat(243));

@@ -114,3 +114,36 @@ fn the_limit_follows_login_max_failures_across_replicas() {
     assert_eq!(attempt(&service, &email, PASSWORD).status(), 429);
     assert_eq!(attempt(&replica, &email, PASSWORD).status(), 429);
 }
+
+#[test]
+fn parallel_guesses_cannot_slip_past_the_limit() {
+    let service = Service::start();
+    let email = register(&service, &service.plain());
+    let statuses: Vec<u16> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..10)
+            .map(|_| {
+                scope.spawn(|| {
+                    attempt(&service, &email, "wrong-password")
+                        .status()
+                        .as_u16()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 400).count(),
+        5,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 429).count(),
+        5,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        attempt(&service, &email, PASSWORD).status(),
+        429,
+        "the right password is locked out too"
+    );
+}

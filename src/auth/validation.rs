@@ -117,10 +117,15 @@ pub fn check_email(email: &str) -> Result<(), &'static str> {
     if !domain.contains('.') || domain.starts_with('.') || domain.ends_with('.') {
         return Err("the domain must contain a dot between its labels");
     }
-    if !email_address::EmailAddress::is_valid(email) {
-        return Err("it is not a valid address");
+    // The contract's only length rule is 254 characters in all; RFC 5321's
+    // 64-character local part and 63-character labels are not enforced.
+    use email_address::{EmailAddress, Error};
+    match email.parse::<EmailAddress>() {
+        Ok(_) | Err(Error::LocalPartTooLong | Error::DomainTooLong | Error::SubDomainTooLong) => {
+            Ok(())
+        }
+        Err(_) => Err("it is not a valid address"),
     }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -212,6 +217,9 @@ mod tests {
         let long = format!("{}@example.com", "a".repeat(243));
         assert_eq!(long.len(), 255);
         assert!(check_email(&long).is_err());
+        let longest = format!("{}@example.com", "a".repeat(242));
+        assert_eq!(longest.len(), 254);
+        assert_eq!(check_email(&longest), Ok(()));
     }
 
     #[test]

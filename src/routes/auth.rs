@@ -13,7 +13,7 @@ use crate::http::body::json_object;
 use crate::http::cookies::SetCookie;
 use crate::http::{cors, Request, Response};
 use crate::log;
-use crate::store::{NewSession, NewUser, RevokeReason};
+use crate::store::{NewSession, NewUser, RevokeReason, Throttle};
 
 const COULD_NOT_REFRESH: ApiError = ApiError::Unauthorized {
     detail: "Could not refresh access token",
@@ -49,28 +49,27 @@ pub fn register(ctx: &Context) -> Result<Response, ApiError> {
 /// `POST /api/auth/login`.
 pub fn login(ctx: &Context) -> Result<Response, ApiError> {
     let request = LoginRequest::from_json(&json_object(ctx.request)?)?;
-    let config = ctx.config;
-    let (max_failures, window_secs) = (config.login_max_failures()?, config.login_lockout_secs()?);
-    let candidate = ctx.store.login_candidate(&request.email)?;
-    if let Some(retry_after_secs) = candidate.locked_for_secs {
+    let throttle = Throttle {
+        max_failures: ctx.config.login_max_failures()?,
+        window_secs: ctx.config.login_lockout_secs()?,
+    };
+    let attempt = ctx.store.begin_login_attempt(&request.email, throttle)?;
+    if let Some(retry_after_secs) = attempt.locked_for_secs {
         log::security("login refused: too many failed attempts for this account");
         return Err(ApiError::TooManyRequests { retry_after_secs });
     }
-    let password_matches = match &candidate.user {
+    let password_matches = match &attempt.user {
         Some(user) => passwords::verify(&request.password, &user.password_hash),
         None => {
             passwords::verify_dummy(&request.password);
             false
         }
     };
-    let Some(user) = candidate.user.filter(|_| password_matches) else {
-        ctx.store
-            .record_login_failure(&request.email, max_failures, window_secs)?;
+    // The attempt was counted as a failure up front; a success takes it back.
+    let Some(user) = attempt.user.filter(|_| password_matches) else {
         return Err(ApiError::BadRequest("Incorrect Email or Password"));
     };
-    if candidate.has_failures {
-        ctx.store.clear_login_failures(&request.email)?;
-    }
+    ctx.store.clear_login_attempts(&request.email)?;
     if !user.verified {
         return Err(ApiError::unauthorized("Please verify your email address"));
     }
@@ -158,28 +157,36 @@ pub fn refresh(ctx: &Context) -> Result<Response, ApiError> {
         return Ok(response);
     }
 
-    let Some(retired) = ctx.store.find_retired_refresh_token(&presented)? else {
+    // Not rotated: an unknown token, the current token of a session that
+    // ended or whose user is gone, or one already rotated away (reuse).
+    let Some(known) = ctx.store.find_refresh_token(&presented)? else {
         return Err(COULD_NOT_REFRESH);
     };
-    if retired.session_active && retired.retired_ms_ago < grace_ms {
+    let Some(retired_ms_ago) = known.retired_ms_ago else {
+        return Err(match known.user {
+            None => ApiError::invalid_token(USER_GONE_FOR_REFRESH),
+            Some(_) => COULD_NOT_REFRESH,
+        });
+    };
+    if known.session_active && retired_ms_ago < grace_ms {
         // A concurrent refresh won the race moments ago: answer with an
         // access token and leave the refresh cookie the winner set.
-        retired
+        known
             .user
             .as_ref()
             .ok_or(ApiError::invalid_token(USER_GONE_FOR_REFRESH))?;
         let identity = AccessIdentity {
-            user_id: retired.user_id,
-            session_id: retired.session_id,
+            user_id: known.user_id,
+            session_id: known.session_id,
         };
         return signer.access_response(&identity);
     }
-    if retired.session_active {
+    if known.session_active {
         ctx.store
-            .revoke_session(&retired.session_id, RevokeReason::RefreshTokenReuse)?;
+            .revoke_session(&known.session_id, RevokeReason::RefreshTokenReuse)?;
         log::security(&format!(
             "refresh token reuse: session revoked user_id={} session_id={}",
-            retired.user_id, retired.session_id
+            known.user_id, known.session_id
         ));
     }
     Err(COULD_NOT_REFRESH)
@@ -195,7 +202,7 @@ pub fn logout(ctx: &Context) -> Result<Response, ApiError> {
     check_csrf(ctx, source)?;
     let mut revoked = false;
     if let Some(token) = &credentials.access {
-        if let Ok(identity) = verify_access(ctx, token) {
+        if let Some(identity) = verify_access(ctx, token)? {
             revoked = ctx.store.revoke_session_by_id(
                 &identity.user_id,
                 &identity.session_id,
@@ -211,7 +218,7 @@ pub fn logout(ctx: &Context) -> Result<Response, ApiError> {
     if !revoked {
         return Err(ApiError::invalid_token(NOT_LOGGED_IN));
     }
-    Ok(logged_out(ctx))
+    logged_out(ctx)
 }
 
 /// `POST /api/auth/logout-all`: revokes every session of the user.
@@ -219,8 +226,7 @@ pub fn logout_all(ctx: &Context) -> Result<Response, ApiError> {
     let (token, source) =
         access_credential(ctx.request).ok_or(ApiError::unauthorized(NOT_LOGGED_IN))?;
     check_csrf(ctx, source)?;
-    let identity =
-        verify_access(ctx, &token).map_err(|_| ApiError::invalid_token(NOT_LOGGED_IN))?;
+    let identity = verify_access(ctx, &token)?.ok_or(ApiError::invalid_token(NOT_LOGGED_IN))?;
     if !ctx
         .store
         .revoke_all_sessions(&identity.user_id, &identity.session_id)?
@@ -231,43 +237,40 @@ pub fn logout_all(ctx: &Context) -> Result<Response, ApiError> {
         "all sessions revoked user_id={}",
         identity.user_id
     ));
-    Ok(logged_out(ctx))
+    logged_out(ctx)
 }
 
 /// `200 {"status": "success"}` clearing all three cookies.
-fn logged_out(ctx: &Context) -> Response {
-    let secure = ctx.config.cookie_secure().unwrap_or(true);
+fn logged_out(ctx: &Context) -> Result<Response, ApiError> {
+    let secure = ctx.config.cookie_secure()?;
     let mut response = Response::json(200, &json!({"status": "success"}));
     for cookie in [
         SetCookie::expired("access_token", "/", true, secure),
         SetCookie::expired("refresh_token", "/api/auth", true, secure),
-        SetCookie::expired("logged_in", "/", false, secure),
+        // The contract gives `logged_in` no `Secure` (the tutorial's cookie).
+        SetCookie::expired("logged_in", "/", false, false),
     ] {
         response.add_header("set-cookie", &cookie.render());
     }
-    response
-}
-
-/// Whether an access token is required or merely accepted.
-pub enum AccessCredential {
-    Required,
+    Ok(response)
 }
 
 /// Verifies the request's access token (Bearer first, else the cookie).
-pub fn authenticate(ctx: &Context, _: AccessCredential) -> Result<AccessIdentity, ApiError> {
+pub fn authenticate(ctx: &Context) -> Result<AccessIdentity, ApiError> {
     let (token, _) = access_credential(ctx.request).ok_or(ApiError::unauthorized(NOT_LOGGED_IN))?;
-    verify_access(ctx, &token)
+    verify_access(ctx, &token)?.ok_or(ApiError::invalid_token("Token is invalid or has expired"))
 }
 
-fn verify_access(ctx: &Context, token: &str) -> Result<AccessIdentity, ApiError> {
+/// `Ok(None)` when the token is refused; `Err` when a setting or key is
+/// broken (a `503`, not the client's fault).
+fn verify_access(ctx: &Context, token: &str) -> Result<Option<AccessIdentity>, ApiError> {
     let config = ctx.config;
     let (algorithm, keys, audience) = (
         config.algorithm()?,
         config.verifying_keys()?,
         config.audience()?,
     );
-    verify_access_token(token, algorithm, keys, &audience)
-        .map_err(|_| ApiError::invalid_token("Token is invalid or has expired"))
+    Ok(verify_access_token(token, algorithm, keys, &audience).ok())
 }
 
 fn check_csrf(ctx: &Context, source: Source) -> Result<(), ApiError> {
@@ -379,10 +382,12 @@ impl<'a> Signer<'a> {
             http_only: true,
             secure: self.secure,
         };
+        // Readable by scripts, and without `Secure` as the contract lists it.
         let logged_in = SetCookie {
             name: "logged_in",
             value: "True".into(),
             http_only: false,
+            secure: false,
             ..access.clone()
         };
         response.add_header("set-cookie", &access.render());

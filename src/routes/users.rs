@@ -2,7 +2,7 @@ use serde_json::{json, Value};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-use super::auth::{authenticate, AccessCredential};
+use super::auth::authenticate;
 use super::Context;
 use crate::error::ApiError;
 use crate::http::Response;
@@ -10,7 +10,7 @@ use crate::store::User;
 
 /// `GET /api/users/me`.
 pub fn me(ctx: &Context) -> Result<Response, ApiError> {
-    let identity = authenticate(ctx, AccessCredential::Required)?;
+    let identity = authenticate(ctx)?;
     let found = ctx
         .store
         .user_with_session(&identity.user_id, &identity.session_id)?;

@@ -29,14 +29,22 @@ pub struct NewUser {
     pub photo: Option<String>,
 }
 
-/// What a login needs to know about an email, in one round trip.
+/// A login attempt, counted before the password is checked, with the user
+/// it is for (one round trip).
 #[derive(Debug, Clone, PartialEq)]
-pub struct LoginCandidate {
+pub struct LoginAttempt {
     pub user: Option<User>,
-    /// Whole seconds until the lock lifts, rounded up, when locked.
+    /// `Some(whole seconds until the lock lifts, rounded up)` when the email
+    /// was already locked: the attempt was refused and not counted.
     pub locked_for_secs: Option<u64>,
-    /// Whether failures are on record (so a success must clear them).
-    pub has_failures: bool,
+}
+
+/// The rules of login throttling (`login_max_failures` within
+/// `login_lockout_seconds`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Throttle {
+    pub max_failures: u64,
+    pub window_secs: u64,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -60,14 +68,15 @@ pub struct Rotation {
     pub refresh_lifetime_secs: i64,
 }
 
-/// A refresh token that was already rotated away.
+/// A known refresh token that could not be rotated: the current token of a
+/// session that ended or whose user is gone, or one already rotated away.
 #[derive(Debug, Clone, PartialEq)]
-pub struct RetiredToken {
+pub struct KnownRefreshToken {
     pub session_id: String,
     pub user_id: String,
     pub user: Option<User>,
-    /// Milliseconds since it was retired.
-    pub retired_ms_ago: i64,
+    /// `Some(milliseconds since it was retired)` for a rotated-away token.
+    pub retired_ms_ago: Option<i64>,
     /// Not revoked and not past its absolute timeout.
     pub session_active: bool,
 }
@@ -100,16 +109,17 @@ impl RevokeReason {
 pub trait Store {
     /// Inserts a user; `StoreError::Conflict` when the email is taken.
     fn insert_user(&self, user: &NewUser) -> Result<User, StoreError>;
-    fn login_candidate(&self, email: &str) -> Result<LoginCandidate, StoreError>;
-    /// Counts a failed login and sets the lock once `max_failures` failures
-    /// fall within `window_secs`.
-    fn record_login_failure(
+    /// Counts a login attempt for `email` before its password is checked,
+    /// atomically (parallel attempts queue on the email's row): refused
+    /// without counting when the email is locked, and locking it when this
+    /// attempt is the `max_failures`-th within the window.
+    fn begin_login_attempt(
         &self,
         email: &str,
-        max_failures: u64,
-        window_secs: u64,
-    ) -> Result<(), StoreError>;
-    fn clear_login_failures(&self, email: &str) -> Result<(), StoreError>;
+        throttle: Throttle,
+    ) -> Result<LoginAttempt, StoreError>;
+    /// A successful login: forgets the email's attempts and lock.
+    fn clear_login_attempts(&self, email: &str) -> Result<(), StoreError>;
     fn update_password_hash(&self, user_id: &str, password_hash: &str) -> Result<(), StoreError>;
     fn create_session(&self, session: &NewSession) -> Result<(), StoreError>;
     fn user_with_session(&self, user_id: &str, session_id: &str)
@@ -122,8 +132,8 @@ pub trait Store {
         new: &[u8],
         lifetime_secs: u64,
     ) -> Result<Option<Rotation>, StoreError>;
-    fn find_retired_refresh_token(&self, digest: &[u8])
-        -> Result<Option<RetiredToken>, StoreError>;
+    /// Looks up a refresh token that `rotate_refresh_token` refused.
+    fn find_refresh_token(&self, digest: &[u8]) -> Result<Option<KnownRefreshToken>, StoreError>;
     fn revoke_session(&self, session_id: &str, reason: RevokeReason) -> Result<(), StoreError>;
     /// Revokes the active session an access token names; `false` if none.
     fn revoke_session_by_id(
@@ -164,13 +174,10 @@ impl Store for DownStore {
     fn insert_user(&self, _: &NewUser) -> Result<User, StoreError> {
         self.fail()
     }
-    fn login_candidate(&self, _: &str) -> Result<LoginCandidate, StoreError> {
+    fn begin_login_attempt(&self, _: &str, _: Throttle) -> Result<LoginAttempt, StoreError> {
         self.fail()
     }
-    fn record_login_failure(&self, _: &str, _: u64, _: u64) -> Result<(), StoreError> {
-        self.fail()
-    }
-    fn clear_login_failures(&self, _: &str) -> Result<(), StoreError> {
+    fn clear_login_attempts(&self, _: &str) -> Result<(), StoreError> {
         self.fail()
     }
     fn update_password_hash(&self, _: &str, _: &str) -> Result<(), StoreError> {
@@ -190,7 +197,7 @@ impl Store for DownStore {
     ) -> Result<Option<Rotation>, StoreError> {
         self.fail()
     }
-    fn find_retired_refresh_token(&self, _: &[u8]) -> Result<Option<RetiredToken>, StoreError> {
+    fn find_refresh_token(&self, _: &[u8]) -> Result<Option<KnownRefreshToken>, StoreError> {
         self.fail()
     }
     fn revoke_session(&self, _: &str, _: RevokeReason) -> Result<(), StoreError> {

@@ -12,8 +12,8 @@ use std::cell::OnceCell;
 use spin_sdk::pg4::{Connection, DbValue, ParameterValue, PgError, QueryError, RowSet};
 
 use super::{
-    LoginCandidate, NewSession, NewUser, RetiredToken, RevokeReason, Rotation, Store, User,
-    UserSession,
+    KnownRefreshToken, LoginAttempt, NewSession, NewUser, RevokeReason, Rotation, Store, Throttle,
+    User, UserSession,
 };
 use crate::error::StoreError;
 
@@ -209,58 +209,64 @@ impl Store for PostgresStore {
             .ok_or_else(|| StoreError::Unavailable("insert returned no user".into()))
     }
 
-    fn login_candidate(&self, email: &str) -> Result<LoginCandidate, StoreError> {
+    fn begin_login_attempt(
+        &self,
+        email: &str,
+        throttle: Throttle,
+    ) -> Result<LoginAttempt, StoreError> {
+        // One upsert counts the attempt: the row lock makes parallel attempts
+        // for one email queue and each see the previous one's count. A locked
+        // email's row is left as it is (the attempt is refused, not counted).
+        // A bounded batch of other emails' stale rows is pruned on the way.
         let statement = format!(
-            "SELECT {USER_COLUMNS}, \
-               ceil(extract(epoch from (l.locked_until - now())))::int8 AS locked_for, \
-               EXISTS (SELECT 1 FROM login_failures f WHERE f.email = $1) AS has_failures \
-             FROM (SELECT 1) AS one \
-             LEFT JOIN users u ON lower(u.email) = $1 \
-             LEFT JOIN login_locks l ON l.email = $1 AND l.locked_until > now()"
+            "WITH pruned AS ( \
+               DELETE FROM login_throttle WHERE email IN ( \
+                 SELECT email FROM login_throttle \
+                 WHERE last_attempt_at < now() - $3::int8 * interval '1 second' \
+                   AND (locked_until IS NULL OR locked_until < now()) AND email <> $1 \
+                 LIMIT 100)), \
+             attempt AS ( \
+               INSERT INTO login_throttle AS t (email, attempts, locked_until, refused) \
+               VALUES ($1, ARRAY[now()], \
+                       CASE WHEN $2::int8 <= 1 THEN now() + $3::int8 * interval '1 second' END, false) \
+               ON CONFLICT (email) DO UPDATE SET \
+                 refused = COALESCE(t.locked_until > now(), false), \
+                 last_attempt_at = now(), \
+                 attempts = CASE WHEN t.locked_until > now() THEN t.attempts ELSE \
+                   array_append(ARRAY(SELECT a FROM unnest(t.attempts) AS a \
+                     WHERE a > now() - $3::int8 * interval '1 second' ORDER BY a), now()) END, \
+                 locked_until = CASE WHEN t.locked_until > now() THEN t.locked_until \
+                   WHEN cardinality(ARRAY(SELECT a FROM unnest(t.attempts) AS a \
+                     WHERE a > now() - $3::int8 * interval '1 second')) + 1 >= $2::int8 \
+                   THEN now() + $3::int8 * interval '1 second' END \
+               RETURNING refused, locked_until) \
+             SELECT {USER_COLUMNS}, a.refused, \
+               ceil(extract(epoch from (a.locked_until - now())))::int8 AS locked_for \
+             FROM attempt AS a \
+             LEFT JOIN users u ON lower(u.email) = $1"
         );
-        let row = self.query_one(&statement, &[text(email)])?;
-        Ok(LoginCandidate {
+        let params = [
+            text(email),
+            int(throttle.max_failures),
+            int(throttle.window_secs),
+        ];
+        let row = self.query_one(&statement, &params)?;
+        let locked_for = row.opt_int("locked_for")?.map(|s| s.max(1) as u64);
+        Ok(LoginAttempt {
             user: row.user()?,
-            locked_for_secs: row.opt_int("locked_for")?.map(|s| s.max(1) as u64),
-            has_failures: row.boolean("has_failures")?,
+            locked_for_secs: if row.boolean("refused")? {
+                locked_for
+            } else {
+                None
+            },
         })
     }
 
-    fn record_login_failure(
-        &self,
-        email: &str,
-        max_failures: u64,
-        window_secs: u64,
-    ) -> Result<(), StoreError> {
-        // One statement: prune a bounded batch of failures that fell out of
-        // the window (any email), record this one, and set the lock when
-        // this failure is the `max_failures`-th within the window.
-        let statement = "WITH pruned AS ( \
-               DELETE FROM login_failures WHERE id IN ( \
-                 SELECT id FROM login_failures \
-                 WHERE failed_at <= now() - $3::int8 * interval '1 second' LIMIT 100)), \
-             pruned_locks AS ( \
-               DELETE FROM login_locks WHERE email IN ( \
-                 SELECT email FROM login_locks WHERE locked_until < now() LIMIT 100)), \
-             recorded AS ( \
-               INSERT INTO login_failures (email, failed_at) VALUES ($1, now())), \
-             counted AS ( \
-               SELECT count(*) + 1 AS failures FROM login_failures \
-               WHERE email = $1 AND failed_at > now() - $3::int8 * interval '1 second') \
-             INSERT INTO login_locks (email, locked_until) \
-             SELECT $1, now() + $3::int8 * interval '1 second' FROM counted WHERE failures >= $2::int8 \
-             ON CONFLICT (email) DO UPDATE SET locked_until = EXCLUDED.locked_until";
+    fn clear_login_attempts(&self, email: &str) -> Result<(), StoreError> {
         self.execute(
-            statement,
-            &[text(email), int(max_failures), int(window_secs)],
+            "DELETE FROM login_throttle WHERE email = $1",
+            &[text(email)],
         )?;
-        Ok(())
-    }
-
-    fn clear_login_failures(&self, email: &str) -> Result<(), StoreError> {
-        let statement = "WITH unlocked AS (DELETE FROM login_locks WHERE email = $1) \
-                         DELETE FROM login_failures WHERE email = $1";
-        self.execute(statement, &[text(email)])?;
         Ok(())
     }
 
@@ -325,6 +331,7 @@ impl Store for PostgresStore {
                  expires_at = LEAST(now() + $3::int8 * interval '1 second', absolute_expires_at) \
                WHERE refresh_token_hash = $1 AND revoked_at IS NULL \
                  AND expires_at > now() AND absolute_expires_at > now() \
+                 AND EXISTS (SELECT 1 FROM users WHERE users.id = sessions.user_id) \
                RETURNING id, user_id, expires_at), \
              retired AS ( \
                INSERT INTO retired_refresh_tokens (token_hash, session_id, retired_at) \
@@ -348,10 +355,9 @@ impl Store for PostgresStore {
         }))
     }
 
-    fn find_retired_refresh_token(
-        &self,
-        digest: &[u8],
-    ) -> Result<Option<RetiredToken>, StoreError> {
+    fn find_refresh_token(&self, digest: &[u8]) -> Result<Option<KnownRefreshToken>, StoreError> {
+        // A retired token names its session in retired_refresh_tokens; a
+        // current one is the session's refresh_token_hash.
         let statement = format!(
             "SELECT s.id::text AS session_id, s.user_id::text AS session_user_id, \
                (extract(epoch from (now() - t.retired_at)) * 1000)::int8 AS retired_ms_ago, \
@@ -359,18 +365,19 @@ impl Store for PostgresStore {
                {USER_COLUMNS} \
              FROM (SELECT 1) AS one \
              LEFT JOIN retired_refresh_tokens t ON t.token_hash = $1 \
-             LEFT JOIN sessions s ON s.id = t.session_id \
+             LEFT JOIN sessions s ON s.id = COALESCE(t.session_id, \
+               (SELECT c.id FROM sessions c WHERE c.refresh_token_hash = $1)) \
              LEFT JOIN users u ON u.id = s.user_id"
         );
         let row = self.query_one(&statement, &[bytes(digest)])?;
         let Some(session_id) = row.opt_text("session_id")? else {
             return Ok(None);
         };
-        Ok(Some(RetiredToken {
+        Ok(Some(KnownRefreshToken {
             session_id,
             user_id: row.text("session_user_id")?,
             user: row.user()?,
-            retired_ms_ago: row.int("retired_ms_ago")?,
+            retired_ms_ago: row.opt_int("retired_ms_ago")?,
             session_active: row.boolean("session_active")?,
         }))
     }
