@@ -60,39 +60,24 @@ fn main() -> anyhow::Result<()> {
             let _ = VerifyingKey::from_config(Algorithm::RS256, &public_pem);
         }),
     );
-    let signer = SigningKey::from_config(Algorithm::RS256, &private_pem).map_err(config_error)?;
-    let keys = [VerifyingKey::from_config(Algorithm::RS256, &public_pem).map_err(config_error)?];
-    let token = issue_access_token(&signer, &identity, 900, &audience)?;
-    report(
-        "rs256_sign",
-        median(budget, 5, || {
-            let _ = issue_access_token(&signer, &identity, 900, &audience);
-        }),
-    );
-    report(
-        "rs256_verify",
-        median(budget, 5, || {
-            let _ = verify_access_token(&token, Algorithm::RS256, &keys, &audience);
-        }),
-    );
-
+    let rsa = SigningKey::from_config(Algorithm::RS256, &private_pem).map_err(config_error)?;
     let ed = jwt_simple::prelude::Ed25519KeyPair::generate();
-    let ed_signer =
-        SigningKey::from_config(Algorithm::EdDSA, &ed.to_pem()).map_err(config_error)?;
-    let ed_keys = [ed_signer.public_key()];
-    let ed_token = issue_access_token(&ed_signer, &identity, 900, &audience)?;
-    report(
-        "eddsa_sign",
-        median(budget, 5, || {
-            let _ = issue_access_token(&ed_signer, &identity, 900, &audience);
-        }),
-    );
-    report(
-        "eddsa_verify",
-        median(budget, 5, || {
-            let _ = verify_access_token(&ed_token, Algorithm::EdDSA, &ed_keys, &audience);
-        }),
-    );
+    let ed = SigningKey::from_config(Algorithm::EdDSA, &ed.to_pem()).map_err(config_error)?;
+    for (name, algorithm, signer) in [
+        ("rs256", Algorithm::RS256, &rsa),
+        ("eddsa", Algorithm::EdDSA, &ed),
+    ] {
+        let keys = [signer.public_key()];
+        let token = issue_access_token(signer, &identity, 900, &audience)?;
+        let sign = median(budget, 5, || {
+            let _ = issue_access_token(signer, &identity, 900, &audience);
+        });
+        report(&format!("{name}_sign"), sign);
+        let verify = median(budget, 5, || {
+            let _ = verify_access_token(&token, algorithm, &keys, &audience);
+        });
+        report(&format!("{name}_verify"), verify);
+    }
 
     let phc = passwords::hash("correct horse battery staple")?;
     report(

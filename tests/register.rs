@@ -140,18 +140,7 @@ fn an_email_registered_in_any_letter_case_is_409() {
 fn twenty_concurrent_registrations_of_one_email_make_exactly_one_user() {
     let service = Service::start();
     let email = unique_email("race");
-    let statuses: Vec<u16> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..20)
-            .map(|_| {
-                scope.spawn(|| {
-                    register_with(&service, &register_body(&email))
-                        .status()
-                        .as_u16()
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).collect()
-    });
+    let statuses = statuses_in_parallel(20, || register_with(&service, &register_body(&email)));
     assert_eq!(
         statuses.iter().filter(|s| **s == 201).count(),
         1,

@@ -105,12 +105,7 @@ fn a_reused_refresh_token_revokes_the_whole_session() {
 fn ten_concurrent_refreshes_with_one_token_let_exactly_one_win() {
     let service = Service::start();
     let (_, _, refresh) = session(&service);
-    let statuses: Vec<u16> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..10)
-            .map(|_| scope.spawn(|| refresh_with(&service, &refresh).status().as_u16()))
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).collect()
-    });
+    let statuses = statuses_in_parallel(10, || refresh_with(&service, &refresh));
     assert_eq!(
         statuses.iter().filter(|s| **s == 200).count(),
         1,

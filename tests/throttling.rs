@@ -119,18 +119,7 @@ fn the_limit_follows_login_max_failures_across_replicas() {
 fn parallel_guesses_cannot_slip_past_the_limit() {
     let service = Service::start();
     let email = register(&service, &service.plain());
-    let statuses: Vec<u16> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..10)
-            .map(|_| {
-                scope.spawn(|| {
-                    attempt(&service, &email, "wrong-password")
-                        .status()
-                        .as_u16()
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).collect()
-    });
+    let statuses = statuses_in_parallel(10, || attempt(&service, &email, "wrong-password"));
     assert_eq!(
         statuses.iter().filter(|s| **s == 400).count(),
         5,

@@ -432,3 +432,13 @@ pub fn jwt_part(token: &str, index: usize) -> Value {
         .expect("base64url");
     serde_json::from_slice(&bytes).expect("json")
 }
+
+/// Sends `n` requests at once (one thread each) and returns their statuses.
+pub fn statuses_in_parallel(n: usize, send: impl Fn() -> Response + Sync) -> Vec<u16> {
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..n)
+            .map(|_| scope.spawn(|| send().status().as_u16()))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    })
+}
