@@ -9,12 +9,15 @@ OUT=bench/results/micro.json
 
 echo "==> building the benchmark natively and for wasm32-wasip2"
 cargo build -q --profile native --example crypto_bench
-cargo build -q --target wasm32-wasip2 --release --no-default-features --example crypto_bench
+# Its own target dir: without the default feature the library's cdylib
+# would otherwise overwrite the component (spin_auth.wasm) that spin.toml serves.
+cargo build -q --target wasm32-wasip2 --release --no-default-features --example crypto_bench \
+    --target-dir target/bench-wasm
 
 echo "==> native"
 native=$(target/native/examples/crypto_bench .dev-keys)
 echo "==> inside wasm (spin-auth-runner run-wasm)"
-wasm=$(target/native/spin-auth-runner run-wasm target/wasm32-wasip2/release/examples/crypto_bench.wasm .dev-keys)
+wasm=$(target/native/spin-auth-runner run-wasm target/bench-wasm/wasm32-wasip2/release/examples/crypto_bench.wasm .dev-keys)
 
 python3 - "$OUT" "$native" "$wasm" <<'PY'
 import json, os, sys

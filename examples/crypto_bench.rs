@@ -4,8 +4,10 @@
 //! ratio is a measured figure. `bench/micro.sh` runs both and compares.
 //!
 //!   cargo run --profile native --example crypto_bench -- .dev-keys
-//!   cargo build --target wasm32-wasip2 --release --no-default-features --example crypto_bench
-//!   target/native/spin-auth-runner run-wasm target/wasm32-wasip2/release/examples/crypto_bench.wasm .dev-keys
+//!   cargo build --target wasm32-wasip2 --release --no-default-features --example crypto_bench \
+//!       --target-dir target/bench-wasm
+//!   target/native/spin-auth-runner run-wasm \
+//!       target/bench-wasm/wasm32-wasip2/release/examples/crypto_bench.wasm .dev-keys
 
 use std::time::{Duration, Instant};
 

@@ -179,3 +179,19 @@ fn only_allowed_origins_get_cors_headers_and_every_response_varies_by_origin() {
         "http://localhost:3000"
     );
 }
+
+#[test]
+fn a_client_cannot_forge_the_spin_full_url_its_own_origin_comes_from() {
+    let service = Service::start();
+    let client = service.browser();
+    register_and_login(&service, &client);
+    // The runner, like Spin, sets spin-full-url itself: a client-sent one
+    // must not make a foreign Origin look like the service's own.
+    let response = client
+        .post(service.url("/api/auth/refresh"))
+        .header("spin-full-url", "https://evil.example/api/auth/refresh")
+        .header("origin", "https://evil.example")
+        .send()
+        .unwrap();
+    refused(response);
+}
