@@ -57,6 +57,15 @@ for _ in $(seq 1 $CONNECTIONS); do
 done
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# PostgreSQL's CPU: every postgres process (backends come and go, so this
+# counts the live ones; the pool keeps the runner's connections alive).
+db_ticks() {
+    local total=0 pid
+    for pid in $(pgrep -x postgres); do
+        total=$((total + $(awk '{print $14 + $15}' "/proc/$pid/stat" 2>/dev/null || echo 0)))
+    done
+    echo "$total"
+}
 TICKS_PER_SECOND=$(getconf CLK_TCK)
 RESULTS=()
 
@@ -65,21 +74,25 @@ run() {
     local name=$1 path=$2 script=$3 threads=$4
     shift 4
     echo "==> $name: $SECONDS_PER_ROUTE s at $CONNECTIONS connections"
-    local before after output wrk_cpu
+    local before after db_before db_after output wrk_cpu
     before=$(cpu_ticks "$RUNNER_PID")
+    db_before=$(db_ticks)
     output=$(env "$@" /usr/bin/time -f 'WRK_CPU %U %S' wrk -t"$threads" -c$CONNECTIONS -d"${SECONDS_PER_ROUTE}s" \
         --latency -s "bench/$script" "$BASE$path" 2>&1)
     after=$(cpu_ticks "$RUNNER_PID")
-    local json runner_cpu
+    db_after=$(db_ticks)
+    local json runner_cpu db_cpu
     json=$(echo "$output" | sed -n 's/^BENCH_JSON //p')
     wrk_cpu=$(echo "$output" | awk '/^WRK_CPU/ {print $2 + $3}')
     runner_cpu=$(awk -v t=$((after - before)) -v hz="$TICKS_PER_SECOND" 'BEGIN {print t / hz}')
+    db_cpu=$(awk -v t=$((db_after - db_before)) -v hz="$TICKS_PER_SECOND" 'BEGIN {print t / hz}')
     RESULTS+=("$(python3 -c '
 import json, sys
 r = json.loads(sys.argv[1]); r["route"] = sys.argv[2]
-r["runner_cpu_s"] = float(sys.argv[3]); r["wrk_cpu_s"] = float(sys.argv[4])
+r["runner_cpu_s"] = float(sys.argv[3]); r["wrk_cpu_s"] = float(sys.argv[4]); r["db_cpu_s"] = float(sys.argv[5])
 r["runner_cpu_ms_per_request"] = round(1000 * r["runner_cpu_s"] / max(r["requests"], 1), 3)
-print(json.dumps(r))' "$json" "$name" "$runner_cpu" "$wrk_cpu")")
+r["db_cpu_ms_per_request"] = round(1000 * r["db_cpu_s"] / max(r["requests"], 1), 3)
+print(json.dumps(r))' "$json" "$name" "$runner_cpu" "$wrk_cpu" "$db_cpu")")
 }
 
 run "GET /api/healthchecker" /api/healthchecker get.lua 2
@@ -97,10 +110,10 @@ machine = {"cores": os.cpu_count(), "cpu": cpu, "load_tool": "wrk", "seconds_per
            "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
 json.dump({"machine": machine, "routes": rows}, open(out, "w"), indent=2)
 print(f"\n{machine['cores']} cores, {cpu}; wrk on the same machine, {connections} connections, {seconds} s per route\n")
-header = f"| {'route':<28} | {'req/s':>8} | {'p50 ms':>7} | {'p99 ms':>7} | {'errors':>6} | {'runner CPU ms/req':>17} | {'wrk CPU share':>13} |"
+header = f"| {'route':<28} | {'req/s':>8} | {'p50 ms':>7} | {'p99 ms':>7} | {'errors':>6} | {'runner CPU ms/req':>17} | {'db CPU ms/req':>13} | {'wrk CPU share':>13} |"
 print(header); print("|" + "|".join("-" * (len(c)) for c in header.split("|")[1:-1]) + "|")
 for r in rows:
     share = r["wrk_cpu_s"] / max(r["wrk_cpu_s"] + r["runner_cpu_s"], 1e-9)
-    print(f"| {r['route']:<28} | {r['rps']:>8.0f} | {r['p50_ms']:>7.2f} | {r['p99_ms']:>7.2f} | {r['errors']:>6} | {r['runner_cpu_ms_per_request']:>17.3f} | {share:>12.0%} |")
+    print(f"| {r['route']:<28} | {r['rps']:>8.0f} | {r['p50_ms']:>7.2f} | {r['p99_ms']:>7.2f} | {r['errors']:>6} | {r['runner_cpu_ms_per_request']:>17.3f} | {r['db_cpu_ms_per_request']:>13.3f} | {share:>12.0%} |")
 print(f"\nwritten to {out}")
 PY
