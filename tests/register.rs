@@ -297,3 +297,14 @@ fn nul_bytes_are_422_not_a_database_error() {
     body["passwordConfirm"] = body["password"].clone();
     assert_eq!(register_with(&service, &body).status(), 201);
 }
+
+#[test]
+fn field_rules_come_before_the_password_confirmation() {
+    let service = Service::start();
+    let mut body = register_body("not-an-email");
+    body["passwordConfirm"] = json!("something-else");
+    assert_eq!(
+        failed_fields(register_with(&service, &body)),
+        ["body.email"]
+    );
+}

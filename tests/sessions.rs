@@ -421,3 +421,19 @@ fn replicas_share_sessions_through_the_database() {
     assert_eq!(refresh_with(&replica, &newest).status(), 401);
     assert_eq!(me_status(&replica, &access), 401);
 }
+
+#[test]
+fn a_refresh_token_past_its_sliding_expiry_is_refused() {
+    let service = Service::start();
+    let (client, _, _) = session(&service);
+    // The current refresh token's own lifetime ran out; the session's
+    // absolute timeout did not.
+    service
+        .db
+        .execute("UPDATE sessions SET expires_at = now() - interval '1 second'");
+    let response = client
+        .post(service.url("/api/auth/refresh"))
+        .send()
+        .unwrap();
+    assert_eq!(detail(response), (401, json!(COULD_NOT_REFRESH)));
+}

@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use futures_util::TryStreamExt;
 use tokio_postgres::config::{Host, SslMode};
 use tokio_postgres::types::ToSql;
 
@@ -111,7 +112,19 @@ impl PgHost {
         let params = pg_types::to_sql_parameters(params)
             .map_err(|e| v4::Error::BadParameter(format!("{e:?}")))?;
         let refs = param_refs(&params);
-        let rows = conn.0.query(statement, &refs).await.map_err(query_failed)?;
+        // As Spin 4's host does: start the query, then read the row stream.
+        // An error that arrives while rows are read (a unique violation of
+        // an INSERT ... RETURNING, say) reaches the guest as text only,
+        // without its SQLSTATE.
+        let stream = conn
+            .0
+            .query_raw(statement, refs.iter().copied())
+            .await
+            .map_err(query_failed)?;
+        let rows: Vec<tokio_postgres::Row> = stream
+            .try_collect()
+            .await
+            .map_err(|e| v4::Error::QueryFailed(QueryError::Text(format!("{e:?}"))))?;
         if rows.is_empty() {
             if self.strict {
                 let first_line = statement.trim().lines().next().unwrap_or("").trim();

@@ -311,8 +311,8 @@ impl Server {
     }
 }
 
-/// Spin's request preparation: client `spin-*` headers are dropped, Spin's
-/// own are added, and the URI becomes absolute (`http://<Host header>/...`).
+/// Spin's request preparation: Spin's own `spin-*` headers are appended
+/// after the client's, and the URI becomes absolute (`http://<Host header>/...`).
 fn prepare_request(
     req: Request<Incoming>,
     route: &Route,
@@ -333,19 +333,11 @@ fn prepare_request(
         .map(|pq| pq.as_str().to_owned())
         .unwrap_or_else(|| "/".to_owned());
 
-    let forged: Vec<HeaderName> = parts
-        .headers
-        .keys()
-        .filter(|name| name.as_str().starts_with("spin-"))
-        .cloned()
-        .collect();
-    for name in forged {
-        parts.headers.remove(&name);
-    }
-
+    // Spin keeps the client's headers, `spin-*` ones included, and appends
+    // its own after them: a component must read the last value.
     for (name, value) in spin_headers(&host, &path_and_query, route, path_info, peer) {
         if let Ok(value) = HeaderValue::from_str(&value) {
-            parts.headers.insert(HeaderName::from_static(name), value);
+            parts.headers.append(HeaderName::from_static(name), value);
         }
     }
 

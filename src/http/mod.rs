@@ -87,7 +87,14 @@ impl Request {
     /// The scheme and host the client used, as Spin reports them in the
     /// `spin-full-url` header (`http://127.0.0.1:8000`).
     pub fn own_origin(&self) -> Option<String> {
-        let url = self.header("spin-full-url")?;
+        // Spin appends its own header after any a client sent: the last one
+        // is Spin's.
+        let url = self
+            .headers
+            .iter()
+            .rev()
+            .find(|(n, _)| n == "spin-full-url")
+            .map(|(_, v)| v.as_str())?;
         let (scheme, rest) = url.split_once("://")?;
         let host = rest.split(['/', '?', '#']).next()?;
         Some(format!(

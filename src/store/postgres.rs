@@ -193,9 +193,16 @@ fn unexpected(column: &str, value: &DbValue) -> StoreError {
 
 impl Store for PostgresStore {
     fn insert_user(&self, user: &NewUser) -> Result<User, StoreError> {
+        // ON CONFLICT instead of relying on the unique violation's SQLSTATE:
+        // Spin 4 reports an error raised while rows are read as text only.
+        // A concurrent insert of the same email waits for the first and then
+        // inserts nothing, so exactly one wins either way.
         let statement = format!(
-            "INSERT INTO users AS u (name, email, password, photo) VALUES ($1, $2, $3, $4) \
-             RETURNING {USER_COLUMNS}"
+            "WITH inserted AS ( \
+               INSERT INTO users (name, email, password, photo) VALUES ($1, $2, $3, $4) \
+               ON CONFLICT ((lower(email))) DO NOTHING \
+               RETURNING *) \
+             SELECT {USER_COLUMNS} FROM (SELECT 1) AS one LEFT JOIN inserted u ON true"
         );
         let photo = user.photo.as_deref().map_or(ParameterValue::DbNull, text);
         let params = [
@@ -206,7 +213,7 @@ impl Store for PostgresStore {
         ];
         self.query_one(&statement, &params)?
             .user()?
-            .ok_or_else(|| StoreError::Unavailable("insert returned no user".into()))
+            .ok_or(StoreError::Conflict)
     }
 
     fn begin_login_attempt(

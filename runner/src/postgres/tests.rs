@@ -420,6 +420,17 @@ async fn failures_match_spin() {
         }
         other => panic!("expected a db-error, got {other:?}"),
     }
+    // Through `query` (INSERT ... RETURNING) the violation arrives while the
+    // rows are read, and Spin 4 hands the guest its text only.
+    match pg
+        .query(&conn, "INSERT INTO u VALUES ($1) RETURNING email", &email)
+        .await
+    {
+        Err(v4::Error::QueryFailed(QueryError::Text(text))) => {
+            assert!(text.contains("23505"), "{text}")
+        }
+        other => panic!("expected a text error, got {other:?}"),
+    }
 
     // Not strict: zero rows is an empty row set (as Spin 3 did).
     let rs = pg
