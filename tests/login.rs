@@ -256,6 +256,10 @@ fn me_for_a_deleted_user_is_401_user_no_longer_exist() {
         .unwrap()
         .contains("invalid_token"));
     assert_eq!(detail(response), (401, json!("User no longer exist")));
+    // The user is looked up first: a revoked session does not change that.
+    service.db.execute("UPDATE sessions SET revoked_at = now()");
+    let response = client.get(service.url("/api/users/me")).send().unwrap();
+    assert_eq!(detail(response), (401, json!("User no longer exist")));
 }
 
 #[test]
