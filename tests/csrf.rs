@@ -41,14 +41,7 @@ fn cookie_posts_from_foreign_or_null_origins_are_refused_and_spend_nothing() {
         );
     }
     // Nothing was spent or revoked: the session still refreshes.
-    assert_eq!(
-        client
-            .post(service.url("/api/auth/refresh"))
-            .send()
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(refresh_status(&service, &client), 200);
 }
 
 #[test]

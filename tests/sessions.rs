@@ -222,14 +222,7 @@ fn the_refresh_cookie_never_outlives_the_absolute_timeout() {
 fn the_absolute_timeout_ends_a_session_that_keeps_refreshing() {
     let service = Service::start();
     let (client, _, _) = session(&service);
-    assert_eq!(
-        client
-            .post(service.url("/api/auth/refresh"))
-            .send()
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(refresh_status(&service, &client), 200);
     // Move the login far enough into the past (the setting counts minutes).
     service
         .db

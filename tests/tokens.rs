@@ -373,14 +373,7 @@ fn check_algorithm_end_to_end(
     assert_eq!(me_with(&service, &token).0, 200);
     let client = service.browser();
     register_and_login(&service, &client);
-    assert_eq!(
-        client
-            .post(service.url("/api/auth/refresh"))
-            .send()
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(refresh_status(&service, &client), 200);
     // An RS256 token is refused by an EdDSA/ES256 service.
     let rs = RS256KeyPair::from_pem(&rsa_keys().private_pem)
         .unwrap()

@@ -169,25 +169,7 @@ pub fn to_sql_parameter(value: &ParameterValue) -> Result<SqlParam> {
         ParameterValue::RangeInt32(v) => Box::new(range_wit_to_pg(*v)?),
         ParameterValue::RangeInt64(v) => Box::new(range_wit_to_pg(*v)?),
         ParameterValue::RangeDecimal((lower, upper)) => {
-            let lower = lower
-                .as_ref()
-                .map(|(v, k)| {
-                    Ok::<_, anyhow::Error>(RangeBound::new(
-                        RangeableDecimal(decimal(v)?),
-                        bound_type(*k),
-                    ))
-                })
-                .transpose()?;
-            let upper = upper
-                .as_ref()
-                .map(|(v, k)| {
-                    Ok::<_, anyhow::Error>(RangeBound::new(
-                        RangeableDecimal(decimal(v)?),
-                        bound_type(*k),
-                    ))
-                })
-                .transpose()?;
-            Box::new(Range::new(lower, upper))
+            Box::new(Range::new(decimal_bound(lower)?, decimal_bound(upper)?))
         }
         ParameterValue::ArrayInt32(vs) => Box::new(vs.clone()),
         ParameterValue::ArrayInt64(vs) => Box::new(vs.clone()),
@@ -298,6 +280,20 @@ fn range_wit_to_pg<T: Discrete>((lower, upper): WitRange<T>) -> Result<Range<T>>
         lower.map(|(v, k)| RangeBound::new(v, bound_type(k))),
         upper.map(|(v, k)| RangeBound::new(v, bound_type(k))),
     ))
+}
+
+/// One end of a decimal range parameter (the two ends differ in type only).
+fn decimal_bound<S: BoundSided>(
+    end: &Option<(String, RangeBoundKind)>,
+) -> Result<Option<RangeBound<S, RangeableDecimal>>> {
+    end.as_ref()
+        .map(|(v, k)| {
+            Ok(RangeBound::new(
+                RangeableDecimal(decimal(v)?),
+                bound_type(*k),
+            ))
+        })
+        .transpose()
 }
 
 fn range_pg_to_wit<T: Copy + PartialOrd + Normalizable>(r: Range<T>) -> WitRange<T> {

@@ -148,6 +148,16 @@ mod tests {
         }
     }
 
+    /// Claims as we issue them, of type `kind`, valid for `lifetime_secs`.
+    fn claims_of(kind: &str, lifetime_secs: u64) -> JWTClaims<AccessClaims> {
+        let custom = AccessClaims {
+            sid: identity().session_id,
+            kind: kind.into(),
+        };
+        Claims::with_custom_claims(custom, Duration::from_secs(lifetime_secs))
+            .with_subject(identity().user_id)
+    }
+
     fn part(token: &str, index: usize) -> serde_json::Value {
         let raw = token.split('.').nth(index).unwrap();
         serde_json::from_slice(&URL_SAFE_NO_PAD.decode(raw).unwrap()).unwrap()
@@ -226,14 +236,7 @@ mod tests {
 
         // HS256 signed with the public key's PEM as the secret.
         let hs = HS256Key::from_bytes(rsa_pem().as_bytes()).with_key_id(&keys[0].kid);
-        let claims = Claims::with_custom_claims(
-            AccessClaims {
-                sid: "s".into(),
-                kind: "access".into(),
-            },
-            Duration::from_secs(60),
-        )
-        .with_subject("u");
+        let claims = claims_of("access", 60);
         let forged = hs.authenticate(claims).unwrap();
         assert_eq!(
             verify_access_token(&forged, Algorithm::RS256, &keys, &Audience::default()),
@@ -251,14 +254,7 @@ mod tests {
     #[test]
     fn a_token_without_kid_is_rejected() {
         let pair = RS256KeyPair::from_pem(rsa_pem()).unwrap();
-        let claims = Claims::with_custom_claims(
-            AccessClaims {
-                sid: "s".into(),
-                kind: "access".into(),
-            },
-            Duration::from_secs(60),
-        )
-        .with_subject("u");
+        let claims = claims_of("access", 60);
         let token = pair.sign(claims).unwrap();
         let (_, public) = rsa_keys();
         assert_eq!(
@@ -274,14 +270,7 @@ mod tests {
         let pair = RS256KeyPair::from_pem(rsa_pem()).unwrap().with_key_id(&kid);
         let sign_expired = |seconds_ago: u64| {
             let now = Clock::now_since_epoch();
-            let mut claims = Claims::with_custom_claims(
-                AccessClaims {
-                    sid: identity().session_id,
-                    kind: "access".into(),
-                },
-                Duration::from_secs(1),
-            )
-            .with_subject(identity().user_id);
+            let mut claims = claims_of("access", 1);
             claims.issued_at = Some(now - Duration::from_secs(seconds_ago + 10));
             claims.invalid_before = claims.issued_at;
             claims.expires_at = Some(now - Duration::from_secs(seconds_ago));
@@ -310,14 +299,7 @@ mod tests {
         let pair = RS256KeyPair::from_pem(rsa_pem()).unwrap();
         let (_, public) = rsa_keys();
         let pair = pair.with_key_id(&public.kid);
-        let claims = Claims::with_custom_claims(
-            AccessClaims {
-                sid: identity().session_id,
-                kind: "refresh".into(),
-            },
-            Duration::from_secs(60),
-        )
-        .with_subject("u");
+        let claims = claims_of("refresh", 60);
         let token = pair.sign(claims).unwrap();
         assert_eq!(
             verify_access_token(&token, Algorithm::RS256, &[public], &Audience::default()),

@@ -442,3 +442,12 @@ pub fn statuses_in_parallel(n: usize, send: impl Fn() -> Response + Sync) -> Vec
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     })
 }
+
+/// `POST /api/auth/refresh` with `client`'s cookies; the status.
+pub fn refresh_status(service: &Service, client: &Client) -> u16 {
+    let response = client
+        .post(service.url("/api/auth/refresh"))
+        .send()
+        .expect("request");
+    response.status().as_u16()
+}
