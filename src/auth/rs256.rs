@@ -45,9 +45,7 @@ impl Rs256KeyPair {
         let key = rsa::PrivateKey::from_pkcs8_pem(pem)
             .or_else(|_| rsa::PrivateKey::from_pkcs1_pem(pem))
             .map_err(|_| JWTError::InvalidKeyPair)?;
-        if key.size() > MAX_MODULUS_BITS / 8 {
-            return Err(JWTError::UnsupportedRSAModulus.into());
-        }
+        check_modulus(key.size())?;
         Ok(Rs256KeyPair {
             key: pkcs1v15::SigningKey::new(key),
         })
@@ -95,9 +93,7 @@ impl Rs256PublicKey {
         let key = rsa::PublicKey::from_public_key_pem(pem)
             .or_else(|_| rsa::PublicKey::from_pkcs1_pem(pem))
             .map_err(|_| JWTError::InvalidPublicKey)?;
-        if key.size() > MAX_MODULUS_BITS / 8 {
-            return Err(JWTError::UnsupportedRSAModulus.into());
-        }
+        check_modulus(key.size())?;
         Ok(Rs256PublicKey {
             key: pkcs1v15::VerifyingKey::new(key),
         })
@@ -146,6 +142,14 @@ impl Rs256PublicKey {
         validate_claims(&claims, options)?;
         Ok(claims)
     }
+}
+
+/// Refuses moduli over [`MAX_MODULUS_BITS`] (`size` in bytes).
+fn check_modulus(size: usize) -> Result<(), jwt_simple::Error> {
+    ensure(
+        size <= MAX_MODULUS_BITS / 8,
+        JWTError::UnsupportedRSAModulus,
+    )
 }
 
 fn ensure(condition: bool, error: JWTError) -> Result<(), jwt_simple::Error> {
