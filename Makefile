@@ -1,6 +1,9 @@
 # spin-auth: build, run and test the Spin component with the project's runner.
 #   make up     build, set up the database and dev keys, serve on 127.0.0.1:8000
-#   make test   the whole test suite (unit, runner, black-box against PostgreSQL)
+#               (SQLite in .spin/ by default; SPIN_VARIABLE_DATABASE_URL=postgres://...
+#               for PostgreSQL)
+#   make test   the whole test suite (unit, runner, and the black-box suite
+#               against PostgreSQL and again against SQLite)
 # Override with LISTEN=host:port and SPIN_VARIABLE_<NAME>=value.
 
 SHELL    := /bin/bash
@@ -10,7 +13,6 @@ WASM     := target/wasm32-wasip2/release/spin_auth.wasm
 LISTEN   ?= 127.0.0.1:8000
 DEV_KEYS := .dev-keys
 
-export SPIN_VARIABLE_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/auth?sslmode=disable
 # Local development serves plain http, where browsers drop Secure cookies.
 export SPIN_VARIABLE_COOKIE_SECURE ?= false
 
@@ -38,9 +40,11 @@ $(DEV_KEYS)/private.pem:
 	@openssl pkey -in $(DEV_KEYS)/private.pem -pubout -out $(DEV_KEYS)/public.pem
 	@chmod 600 $(DEV_KEYS)/private.pem
 
+# The database follows database_url (spin.toml's default: sqlite:default,
+# the file .spin/sqlite_db.db); a Postgres database is created if missing.
 migrate: runner
-	@echo "==> creating the database if missing and applying migrations"
-	$(RUNNER) migrate --create-database --dir migrations/postgres
+	@echo "==> applying migrations to $${SPIN_VARIABLE_DATABASE_URL:-sqlite:default}"
+	$(RUNNER) migrate --create-database --runtime-config-file runtime-config.toml
 
 up: build dev-keys migrate
 	@echo "==> serving on http://$(LISTEN) (Ctrl-C stops)"
@@ -50,10 +54,13 @@ up: build dev-keys migrate
 
 # Everything: the component's unit tests, the runner's tests (against a
 # real PostgreSQL) and the black-box suite, which drives the release .wasm
-# through the runner in strict mode.
+# through the runner in strict mode, once against PostgreSQL and once more
+# (the black-box tests only) against SQLite.
 test: build
-	@echo "==> running the test suite"
+	@echo "==> running the test suite (black-box tests against PostgreSQL)"
 	@set -o pipefail; $(CARGO) test --profile native --workspace 2>&1 | tee target/test.log
+	@echo "==> running the black-box tests against SQLite"
+	@set -o pipefail; SPIN_AUTH_TEST_BACKEND=sqlite $(CARGO) test --profile native --workspace --test '*' 2>&1 | tee -a target/test.log
 	@awk '/^test result:/ {p += $$4; f += $$6} END {printf "%d passed, %d failed\n", p, f}' target/test.log
 
 lint:

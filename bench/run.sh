@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# `make bench`: the HTTP load benchmark. Starts the runner (strict off, as
-# in production) against a scratch database and measures each route with
-# wrk for BENCH_SECONDS (default 10) at 16 connections. Prints one table
-# and writes it, with the machine's description, to bench/results/latest.json.
+# `make bench`: the HTTP load benchmark. For each backend in BENCH_BACKENDS
+# (default: "postgres sqlite") starts the runner (strict off, as in
+# production) against a scratch database and measures each route with wrk
+# for BENCH_SECONDS (default 10) at 16 connections; routes that touch no
+# database (health, JWKS) are measured once, with the first backend. Prints
+# one table and writes it, with the machine's description, to
+# bench/results/latest.json.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,51 +13,76 @@ SECONDS_PER_ROUTE=${BENCH_SECONDS:-10}
 CONNECTIONS=16
 PORT=${BENCH_PORT:-18999}
 BASE="http://127.0.0.1:$PORT"
+BACKENDS=${BENCH_BACKENDS:-postgres sqlite}
 DB=spin_auth_bench
-DB_URL="postgres://postgres@127.0.0.1:5432/$DB?sslmode=disable"
+PG_URL="postgres://postgres@127.0.0.1:5432/$DB?sslmode=disable"
+STATE_DIR=$(mktemp -d /tmp/spin-auth-bench.XXXXXX)
 RUNNER=target/native/spin-auth-runner
 PASSWORD=password123
 OUT=bench/results/latest.json
 
 command -v wrk >/dev/null || { echo "==> installing wrk"; apt-get install -y -qq wrk >/dev/null; }
 
-echo "==> scratch database $DB"
-psql -q -h 127.0.0.1 -U postgres -d postgres -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null
-"$RUNNER" migrate --create-database --database-url "$DB_URL" --dir migrations/postgres >/dev/null
-
-echo "==> starting the runner on $BASE"
-SPIN_VARIABLE_DATABASE_URL="$DB_URL" \
-SPIN_VARIABLE_JWT_PRIVATE_KEY="$(cat .dev-keys/private.pem)" \
-SPIN_VARIABLE_JWT_PUBLIC_KEY="$(cat .dev-keys/public.pem)" \
-SPIN_VARIABLE_COOKIE_SECURE=false \
-SPIN_VARIABLE_LOGIN_MAX_FAILURES=1000000 \
-"$RUNNER" up --listen "127.0.0.1:$PORT" --runtime-config-file runtime-config.toml \
-    >/tmp/spin-auth-bench.out 2>/tmp/spin-auth-bench.err &
-RUNNER_PID=$!
+RUNNER_PID=""
+stop_runner() {
+    if [ -n "$RUNNER_PID" ]; then
+        kill "$RUNNER_PID" 2>/dev/null || true
+        wait "$RUNNER_PID" 2>/dev/null || true
+        RUNNER_PID=""
+    fi
+}
 cleanup() {
-    kill "$RUNNER_PID" 2>/dev/null || true
-    wait "$RUNNER_PID" 2>/dev/null || true
+    stop_runner
     psql -q -h 127.0.0.1 -U postgres -d postgres -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1 || true
+    rm -rf "$STATE_DIR"
 }
 trap cleanup EXIT
-for _ in $(seq 1 100); do
-    curl -sf "$BASE/api/healthchecker" >/dev/null && break
-    sleep 0.1
-done
+
+# start_backend postgres|sqlite: a scratch database, migrated, and the
+# runner serving it; then a user, its access cookie and one refresh token
+# per connection.
+start_backend() {
+    local backend=$1 url
+    if [ "$backend" = postgres ]; then
+        url=$PG_URL
+        echo "==> scratch PostgreSQL database $DB"
+        psql -q -h 127.0.0.1 -U postgres -d postgres -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null
+    else
+        url=sqlite:default
+        echo "==> scratch SQLite database in $STATE_DIR"
+        rm -rf "${STATE_DIR:?}"/*
+    fi
+    "$RUNNER" migrate --create-database --database-url "$url" --state-dir "$STATE_DIR" >/dev/null
+
+    echo "==> starting the runner on $BASE ($backend)"
+    SPIN_VARIABLE_DATABASE_URL="$url" \
+    SPIN_VARIABLE_JWT_PRIVATE_KEY="$(cat .dev-keys/private.pem)" \
+    SPIN_VARIABLE_JWT_PUBLIC_KEY="$(cat .dev-keys/public.pem)" \
+    SPIN_VARIABLE_COOKIE_SECURE=false \
+    SPIN_VARIABLE_LOGIN_MAX_FAILURES=1000000 \
+    "$RUNNER" up --listen "127.0.0.1:$PORT" --runtime-config-file runtime-config.toml \
+        --state-dir "$STATE_DIR" >/tmp/spin-auth-bench.out 2>/tmp/spin-auth-bench.err &
+    RUNNER_PID=$!
+    for _ in $(seq 1 100); do
+        curl -sf "$BASE/api/healthchecker" >/dev/null && break
+        sleep 0.1
+    done
+
+    curl -sf -H 'Content-Type: application/json' \
+        -d "{\"name\":\"Bench\",\"email\":\"$EMAIL\",\"password\":\"$PASSWORD\",\"passwordConfirm\":\"$PASSWORD\"}" \
+        "$BASE/api/auth/register" >/dev/null
+    ACCESS_COOKIE=$(login_cookies | sed -n 's/^set-cookie: \(access_token=[^;]*\).*/\1/Ip')
+    TOKENS=""
+    for _ in $(seq 1 $CONNECTIONS); do
+        TOKENS="$TOKENS,$(login_cookies | sed -n 's/^set-cookie: refresh_token=\([^;]*\).*/\1/Ip')"
+    done
+}
 
 EMAIL="bench-user@example.com"
-curl -sf -H 'Content-Type: application/json' \
-    -d "{\"name\":\"Bench\",\"email\":\"$EMAIL\",\"password\":\"$PASSWORD\",\"passwordConfirm\":\"$PASSWORD\"}" \
-    "$BASE/api/auth/register" >/dev/null
 login_cookies() {
     curl -s -o /dev/null -D - -H 'Content-Type: application/json' \
         -d "{\"email\":\"$EMAIL\",\"password\":\"$PASSWORD\"}" "$BASE/api/auth/login" | tr -d '\r' | grep -i '^set-cookie:'
 }
-ACCESS_COOKIE=$(login_cookies | sed -n 's/^set-cookie: \(access_token=[^;]*\).*/\1/Ip')
-TOKENS=""
-for _ in $(seq 1 $CONNECTIONS); do
-    TOKENS="$TOKENS,$(login_cookies | sed -n 's/^set-cookie: refresh_token=\([^;]*\).*/\1/Ip')"
-done
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 # PostgreSQL's CPU: every postgres process (backends come and go, so this
@@ -69,11 +97,11 @@ db_ticks() {
 TICKS_PER_SECOND=$(getconf CLK_TCK)
 RESULTS=()
 
-# run NAME PATH SCRIPT THREADS [ENV...]
+# run NAME PATH SCRIPT THREADS [ENV...] (of the backend in $BACKEND)
 run() {
     local name=$1 path=$2 script=$3 threads=$4
     shift 4
-    echo "==> $name: $SECONDS_PER_ROUTE s at $CONNECTIONS connections"
+    echo "==> $name ($BACKEND): $SECONDS_PER_ROUTE s at $CONNECTIONS connections"
     local before after db_before db_after output wrk_cpu
     before=$(cpu_ticks "$RUNNER_PID")
     db_before=$(db_ticks)
@@ -88,19 +116,27 @@ run() {
     db_cpu=$(awk -v t=$((db_after - db_before)) -v hz="$TICKS_PER_SECOND" 'BEGIN {print t / hz}')
     RESULTS+=("$(python3 -c '
 import json, sys
-r = json.loads(sys.argv[1]); r["route"] = sys.argv[2]
+r = json.loads(sys.argv[1]); r["route"] = sys.argv[2]; r["backend"] = sys.argv[6]
 r["runner_cpu_s"] = float(sys.argv[3]); r["wrk_cpu_s"] = float(sys.argv[4]); r["db_cpu_s"] = float(sys.argv[5])
 r["runner_cpu_ms_per_request"] = round(1000 * r["runner_cpu_s"] / max(r["requests"], 1), 3)
 r["db_cpu_ms_per_request"] = round(1000 * r["db_cpu_s"] / max(r["requests"], 1), 3)
-print(json.dumps(r))' "$json" "$name" "$runner_cpu" "$wrk_cpu" "$db_cpu")")
+print(json.dumps(r))' "$json" "$name" "$runner_cpu" "$wrk_cpu" "$db_cpu" "$BACKEND")")
 }
 
-run "GET /api/healthchecker" /api/healthchecker get.lua 2
-run "GET /.well-known/jwks.json" /.well-known/jwks.json get.lua 2
-run "GET /api/users/me" /api/users/me get.lua 2 BENCH_COOKIE="$ACCESS_COOKIE"
-run "POST /api/auth/refresh" /api/auth/refresh refresh.lua $CONNECTIONS BENCH_TOKENS="${TOKENS#,}"
-run "POST /api/auth/login" /api/auth/login login.lua 2 BENCH_EMAIL="$EMAIL" BENCH_PASSWORD="$PASSWORD"
-run "POST /api/auth/register" /api/auth/register register.lua 2
+FIRST=1
+for BACKEND in $BACKENDS; do
+    start_backend "$BACKEND"
+    if [ "$FIRST" = 1 ]; then
+        run "GET /api/healthchecker" /api/healthchecker get.lua 2
+        run "GET /.well-known/jwks.json" /.well-known/jwks.json get.lua 2
+        FIRST=0
+    fi
+    run "GET /api/users/me" /api/users/me get.lua 2 BENCH_COOKIE="$ACCESS_COOKIE"
+    run "POST /api/auth/refresh" /api/auth/refresh refresh.lua $CONNECTIONS BENCH_TOKENS="${TOKENS#,}"
+    run "POST /api/auth/login" /api/auth/login login.lua 2 BENCH_EMAIL="$EMAIL" BENCH_PASSWORD="$PASSWORD"
+    run "POST /api/auth/register" /api/auth/register register.lua 2
+    stop_runner
+done
 
 python3 - "$OUT" "$SECONDS_PER_ROUTE" "$CONNECTIONS" "${RESULTS[@]}" <<'PY'
 import json, os, platform, sys, datetime
@@ -109,11 +145,13 @@ cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.start
 machine = {"cores": os.cpu_count(), "cpu": cpu, "load_tool": "wrk", "seconds_per_route": seconds, "connections": connections,
            "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
 json.dump({"machine": machine, "routes": rows}, open(out, "w"), indent=2)
-print(f"\n{machine['cores']} cores, {cpu}; wrk on the same machine, {connections} connections, {seconds} s per route\n")
-header = f"| {'route':<28} | {'req/s':>8} | {'p50 ms':>7} | {'p99 ms':>7} | {'errors':>6} | {'runner CPU ms/req':>17} | {'db CPU ms/req':>13} | {'wrk CPU share':>13} |"
+print(f"\n{machine['cores']} cores, {cpu}; wrk on the same machine, {connections} connections, {seconds} s per route")
+print("db CPU = the PostgreSQL server's; SQLite runs inside the runner, so its CPU is in the runner's\n")
+header = f"| {'route':<28} | {'backend':<8} | {'req/s':>8} | {'p50 ms':>7} | {'p99 ms':>7} | {'errors':>6} | {'runner CPU ms/req':>17} | {'db CPU ms/req':>13} | {'wrk CPU share':>13} |"
 print(header); print("|" + "|".join("-" * (len(c)) for c in header.split("|")[1:-1]) + "|")
 for r in rows:
     share = r["wrk_cpu_s"] / max(r["wrk_cpu_s"] + r["runner_cpu_s"], 1e-9)
-    print(f"| {r['route']:<28} | {r['rps']:>8.0f} | {r['p50_ms']:>7.2f} | {r['p99_ms']:>7.2f} | {r['errors']:>6} | {r['runner_cpu_ms_per_request']:>17.3f} | {r['db_cpu_ms_per_request']:>13.3f} | {share:>12.0%} |")
+    backend = "-" if r["route"] in ("GET /api/healthchecker", "GET /.well-known/jwks.json") else r["backend"]
+    print(f"| {r['route']:<28} | {backend:<8} | {r['rps']:>8.0f} | {r['p50_ms']:>7.2f} | {r['p99_ms']:>7.2f} | {r['errors']:>6} | {r['runner_cpu_ms_per_request']:>17.3f} | {r['db_cpu_ms_per_request']:>13.3f} | {share:>12.0%} |")
 print(f"\nwritten to {out}")
 PY

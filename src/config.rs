@@ -24,7 +24,10 @@ pub struct Config<'v> {
 /// The backend a `database_url` names.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Database {
+    /// A Postgres connection string (`postgres://...` or `host=... `).
     Postgres(String),
+    /// The name of a Spin SQLite database (`sqlite:default` → `default`).
+    Sqlite(String),
 }
 
 impl<'v> Config<'v> {
@@ -68,15 +71,19 @@ impl<'v> Config<'v> {
             || url.contains("host=")
         {
             Ok(Database::Postgres(url.to_owned()))
-        } else if url.starts_with("sqlite:") {
-            Err(ConfigError {
-                variable: "database_url",
-                problem: "the SQLite backend is not implemented yet; use a postgres:// URL".into(),
-            })
+        } else if let Some(name) = url.strip_prefix("sqlite:") {
+            if is_sqlite_label(name) {
+                Ok(Database::Sqlite(name.to_owned()))
+            } else {
+                Err(ConfigError {
+                    variable: "database_url",
+                    problem: "expected sqlite:<database label>, such as sqlite:default".into(),
+                })
+            }
         } else {
             Err(ConfigError {
                 variable: "database_url",
-                problem: "expected a postgres:// URL".into(),
+                problem: "expected sqlite:default or a postgres:// URL".into(),
             })
         }
     }
@@ -218,6 +225,14 @@ fn split_keys(value: &str) -> Vec<String> {
         .collect()
 }
 
+/// Spin's database labels: lower-case letters, digits, `_` and `-`.
+fn is_sqlite_label(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+}
+
 #[cfg(test)]
 pub mod tests {
     use super::*;
@@ -229,10 +244,7 @@ pub mod tests {
     impl MapVariables {
         pub fn with(pairs: &[(&'static str, &str)]) -> Self {
             let mut map: HashMap<&'static str, String> = [
-                (
-                    "database_url",
-                    "postgres://postgres@127.0.0.1:5432/auth?sslmode=disable",
-                ),
+                ("database_url", "sqlite:default"),
                 ("jwt_algorithm", "RS256"),
                 ("jwt_additional_public_keys", ""),
                 ("access_token_expires_in", "15"),
@@ -302,6 +314,41 @@ pub mod tests {
             config.signing_key().err().unwrap().variable,
             "jwt_algorithm"
         );
+    }
+
+    #[test]
+    fn database_url_picks_the_backend() {
+        let database = |url: &str| {
+            let vars = MapVariables::with(&[("database_url", url)]);
+            Config::new(&vars).database()
+        };
+        assert_eq!(
+            database("sqlite:default"),
+            Ok(Database::Sqlite("default".into()))
+        );
+        assert_eq!(
+            database(" sqlite:audit-log "),
+            Ok(Database::Sqlite("audit-log".into()))
+        );
+        let pg = "postgres://u@db:5432/auth?sslmode=require";
+        assert_eq!(database(pg), Ok(Database::Postgres(pg.into())));
+        let keywords = "host=db user=u dbname=auth";
+        assert_eq!(database(keywords), Ok(Database::Postgres(keywords.into())));
+        for bad in [
+            "sqlite:",
+            "sqlite:/tmp/x.db",
+            "sqlite:Default",
+            "mysql://x",
+            "",
+        ] {
+            let error = database(bad).unwrap_err();
+            assert_eq!(error.variable, "database_url", "{bad}");
+            assert!(
+                error.problem.contains("sqlite:default"),
+                "{bad}: {}",
+                error.problem
+            );
+        }
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The Spin edge: Spin's request in, the domain's response out. Reads the
-//! body with the size limit, binds Spin variables and the Postgres store,
-//! and nothing else.
+//! body with the size limit, binds Spin variables and the store that
+//! `database_url` names (Postgres or SQLite), and nothing else.
 
 use futures::StreamExt;
 use spin_sdk::http::{Fields, IncomingRequest, Method, OutgoingResponse, ResponseOutparam};
@@ -9,6 +9,8 @@ use spin_sdk::http_component;
 use crate::config::{Config, Database, Variables};
 use crate::http::{self, Body, Request, Response, MAX_BODY_BYTES};
 use crate::store::postgres::PostgresStore;
+use crate::store::spin_sqlite::SpinSqlite;
+use crate::store::sqlite::SqliteStore;
 use crate::store::DownStore;
 
 struct SpinVariables;
@@ -25,6 +27,10 @@ async fn handle(incoming: IncomingRequest, response_out: ResponseOutparam) {
     let config = Config::new(&SpinVariables);
     let response = match config.database() {
         Ok(Database::Postgres(url)) => http::route(&request, &config, &PostgresStore::new(url)),
+        Ok(Database::Sqlite(name)) => {
+            let store = SqliteStore::new(SpinSqlite::new(name));
+            http::route(&request, &config, &store)
+        }
         Err(error) => {
             let reason = format!(
                 "configuration error: variable `{}`: {}",

@@ -166,11 +166,9 @@ fn a_weaker_hash_is_upgraded_on_the_next_successful_login() {
         &json!({"email": email, "password": "weakpassword1"}),
     );
     assert_eq!(response.status(), 200);
-    let mut db = service.db.client();
-    let hash: String = db
-        .query_one("SELECT password FROM users WHERE email = $1", &[&email])
-        .unwrap()
-        .get(0);
+    let hash = service.db.query_text(&format!(
+        "SELECT password FROM users WHERE email = '{email}'"
+    ));
     assert!(
         hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
         "{hash}"
@@ -257,7 +255,10 @@ fn me_for_a_deleted_user_is_401_user_no_longer_exist() {
         .contains("invalid_token"));
     assert_eq!(detail(response), (401, json!("User no longer exist")));
     // The user is looked up first: a revoked session does not change that.
-    service.db.execute("UPDATE sessions SET revoked_at = now()");
+    service.db.execute(&format!(
+        "UPDATE sessions SET revoked_at = {}",
+        service.db.now()
+    ));
     let response = client.get(service.url("/api/users/me")).send().unwrap();
     assert_eq!(detail(response), (401, json!("User no longer exist")));
 }

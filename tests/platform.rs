@@ -180,7 +180,7 @@ fn a_database_dropped_mid_run_gives_503_not_a_crash() {
 fn a_host_outside_allowed_outbound_hosts_is_refused() {
     // database_url points at the real server, but the manifest only allows
     // database_host, which says otherwise: the runner must not connect.
-    let db = TestDb::create();
+    let db = TestDb::create_postgres();
     let service = Service::builder()
         .var("database_url", &db.url())
         .var("database_host", "127.0.0.1:5433")

@@ -83,11 +83,9 @@ fn the_password_is_stored_as_an_argon2id_phc_string() {
     let service = Service::start();
     let email = unique_email("hash");
     register_with(&service, &register_body(&email));
-    let mut client = service.db.client();
-    let row = client
-        .query_one("SELECT password FROM users WHERE email = $1", &[&email])
-        .unwrap();
-    let hash: String = row.get(0);
+    let hash = service.db.query_text(&format!(
+        "SELECT password FROM users WHERE email = '{email}'"
+    ));
     assert!(
         hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
         "{hash}"

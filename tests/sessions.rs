@@ -63,7 +63,9 @@ fn refresh_rotates_the_refresh_token_and_issues_a_new_access_token() {
     }
     // The database keeps only hashes.
     let plain = service.db.query_i64(&format!(
-        "SELECT count(*) FROM sessions WHERE encode(refresh_token_hash, 'escape') LIKE '%{refresh}%'"));
+        "SELECT count(*) FROM sessions WHERE {}",
+        service.db.bytes_contain("refresh_token_hash", &refresh)
+    ));
     assert_eq!(plain, 0);
 }
 
@@ -224,9 +226,10 @@ fn the_absolute_timeout_ends_a_session_that_keeps_refreshing() {
     let (client, _, _) = session(&service);
     assert_eq!(refresh_status(&service, &client), 200);
     // Move the login far enough into the past (the setting counts minutes).
-    service
-        .db
-        .execute("UPDATE sessions SET absolute_expires_at = now() - interval '1 second'");
+    service.db.execute(&format!(
+        "UPDATE sessions SET absolute_expires_at = {}",
+        service.db.seconds_ago(1)
+    ));
     let response = client
         .post(service.url("/api/auth/refresh"))
         .send()
@@ -421,9 +424,10 @@ fn a_refresh_token_past_its_sliding_expiry_is_refused() {
     let (client, _, _) = session(&service);
     // The current refresh token's own lifetime ran out; the session's
     // absolute timeout did not.
-    service
-        .db
-        .execute("UPDATE sessions SET expires_at = now() - interval '1 second'");
+    service.db.execute(&format!(
+        "UPDATE sessions SET expires_at = {}",
+        service.db.seconds_ago(1)
+    ));
     let response = client
         .post(service.url("/api/auth/refresh"))
         .send()

@@ -11,7 +11,7 @@ wasmtime::component::bindgen!({
     additional_derives: [PartialEq],
     with: {
         "spin:postgres/postgres.connection": crate::postgres::PgConnection,
-        "spin:sqlite/sqlite.connection": crate::server::SqliteConnection,
+        "spin:sqlite/sqlite.connection": crate::sqlite::SqliteConnection,
     },
 });
 

@@ -1,8 +1,9 @@
 //! `spin-auth-runner`: a small Spin-compatible host.
 //!
 //! `up` serves one Spin HTTP component the way `spin up` does (manifest,
-//! variables, `spin:postgres/postgres@4.0.0`, per-request instances);
-//! `migrate` applies the SQL migrations to the app's database.
+//! variables, `spin:postgres/postgres@4.0.0`, `spin:sqlite/sqlite@3.0.0`,
+//! per-request instances); `migrate` applies the SQL migrations to the
+//! app's database, PostgreSQL or SQLite.
 
 mod allowed_hosts;
 mod bindings;
@@ -14,6 +15,7 @@ mod postgres;
 mod run_wasm;
 mod runtime_config;
 mod server;
+mod sqlite;
 mod template;
 mod variables;
 
@@ -39,7 +41,7 @@ struct Cli {
 enum Command {
     /// Serve the application's HTTP trigger.
     Up(UpArgs),
-    /// Apply the SQL migrations to the application's Postgres database.
+    /// Apply the SQL migrations to the application's database (Postgres or SQLite).
     Migrate(MigrateArgs),
     /// Run a WASI command component (the crypto micro-benchmark) on the
     /// engine configuration `up` uses, with the current directory readable.
@@ -67,6 +69,11 @@ struct AppArgs {
     /// Set an application variable: `key=value`, or `key=@file` to read the value from a file.
     #[arg(long = "variable", value_name = "KEY=VALUE")]
     variables: Vec<String>,
+
+    /// Where application state lives (the `default` SQLite database is
+    /// `<state dir>/sqlite_db.db`); default: `.spin` next to the manifest.
+    #[arg(long = "state-dir")]
+    state_dir: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -81,6 +88,11 @@ struct UpArgs {
     /// Treat a Postgres `query` that returns zero rows as an error (it hangs on Spin 4.0.x).
     #[arg(long)]
     strict: bool,
+
+    /// SQL to run on the default SQLite database before serving, or `@file`
+    /// (repeatable; as `spin up --sqlite`).
+    #[arg(long = "sqlite", value_name = "STATEMENT")]
+    sqlite: Vec<String>,
 }
 
 #[derive(Args, Debug)]
@@ -88,13 +100,15 @@ struct MigrateArgs {
     #[command(flatten)]
     app: AppArgs,
 
-    /// The database URL (default: the resolved `database_url` application variable).
+    /// The database URL, `postgres://...` or `sqlite:<label>` (default: the
+    /// resolved `database_url` application variable).
     #[arg(long = "database-url")]
     database_url: Option<String>,
 
-    /// The directory holding `V<n>__<name>.sql` migration files.
-    #[arg(long, default_value = "migrations/postgres")]
-    dir: PathBuf,
+    /// The directory holding `V<n>__<name>.sql` migration files (default:
+    /// `migrations/postgres` or `migrations/sqlite`, after the URL).
+    #[arg(long)]
+    dir: Option<PathBuf>,
 
     /// Create the database first if it does not exist.
     #[arg(long = "create-database")]
@@ -123,6 +137,9 @@ fn run(cli: Cli) -> Result<()> {
         Command::Up(args) => {
             let strict = args.strict || env_flag("SPIN_AUTH_RUNNER_STRICT");
             let app = load_app(&args.app)?;
+            if let Some(path) = app.sqlite_paths.get("default") {
+                sqlite::run_startup_statements(path, &args.sqlite, &current_dir()?)?;
+            }
             runtime.block_on(server::serve(app, args.listen, strict))
         }
         Command::RunWasm(args) => runtime.block_on(run_wasm::run(&args.wasm, &args.args)),
@@ -131,14 +148,23 @@ fn run(cli: Cli) -> Result<()> {
                 Some(url) => url,
                 None => resolve_one_variable(&args.app, "database_url")?,
             };
-            let dir = if args.dir.is_absolute() {
-                args.dir
-            } else {
-                std::env::current_dir()
-                    .context("reading the current directory")?
-                    .join(args.dir)
-            };
-            migrate::run(&database_url, &dir, args.create_database).await
+            let database_url = database_url.trim();
+            let sqlite_label = database_url.strip_prefix("sqlite:");
+            let dir = args.dir.unwrap_or_else(|| {
+                let dialect = if sqlite_label.is_some() { "sqlite" } else { "postgres" };
+                PathBuf::from("migrations").join(dialect)
+            });
+            let dir = current_dir()?.join(dir);
+            match sqlite_label {
+                Some(label) => {
+                    let paths = sqlite_paths(&args.app, &manifest::Manifest::from_file(&args.app.from)?)?;
+                    let path = paths.get(label).with_context(|| {
+                        format!("no SQLite database `{label}`: add [sqlite_database.{label}] to the runtime config")
+                    })?;
+                    migrate::run_sqlite(path, &dir)
+                }
+                None => migrate::run(database_url, &dir, args.create_database).await,
+            }
         }),
     }
 }
@@ -152,6 +178,32 @@ pub struct App {
     pub component_variables: std::collections::HashMap<String, String>,
     /// The component's `allowed_outbound_hosts`, rendered.
     pub allowed_outbound_hosts: Vec<String>,
+    /// SQLite database label -> file.
+    pub sqlite_paths: std::collections::HashMap<String, PathBuf>,
+}
+
+fn current_dir() -> Result<PathBuf> {
+    std::env::current_dir().context("reading the current directory")
+}
+
+/// The SQLite files of the app's database labels: the runtime config's
+/// `[sqlite_database.*]`, and `default` in the state directory.
+fn sqlite_paths(
+    args: &AppArgs,
+    manifest: &manifest::Manifest,
+) -> Result<std::collections::HashMap<String, PathBuf>> {
+    let runtime_config = match &args.runtime_config_file {
+        Some(path) => runtime_config::RuntimeConfig::from_file(path)?,
+        None => runtime_config::RuntimeConfig::default(),
+    };
+    let state_dir = match &args.state_dir {
+        Some(dir) => current_dir()?.join(dir),
+        None => manifest.dir.join(".spin"),
+    };
+    Ok(sqlite::database_paths(
+        &runtime_config.sqlite_databases,
+        &state_dir,
+    ))
 }
 
 fn load_app(args: &AppArgs) -> Result<App> {
@@ -191,11 +243,18 @@ fn load_app(args: &AppArgs) -> Result<App> {
                 })
         })
         .collect::<Result<Vec<_>>>()?;
+    let sqlite_paths = sqlite_paths(args, &manifest)?;
+    sqlite::check_labels(
+        &manifest.component.id,
+        &manifest.component.sqlite_databases,
+        &sqlite_paths,
+    )?;
     Ok(App {
         manifest,
         app_variables,
         component_variables,
         allowed_outbound_hosts,
+        sqlite_paths,
     })
 }
 

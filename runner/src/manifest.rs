@@ -102,6 +102,8 @@ pub struct ComponentDef {
     pub allowed_outbound_hosts: Vec<String>,
     /// Component variable name -> template.
     pub variables: BTreeMap<String, Template>,
+    /// The SQLite database labels the component may open.
+    pub sqlite_databases: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -186,6 +188,8 @@ struct RawComponent {
     allowed_outbound_hosts: Vec<String>,
     #[serde(default)]
     variables: BTreeMap<String, String>,
+    #[serde(default)]
+    sqlite_databases: Vec<String>,
     #[allow(dead_code)]
     build: Option<toml::Value>,
 }
@@ -196,7 +200,6 @@ const UNSUPPORTED_COMPONENT_KEYS: &[&str] = &[
     "exclude_files",
     "environment",
     "key_value_stores",
-    "sqlite_databases",
     "ai_models",
     "dependencies",
     "dependencies_inherit_configuration",
@@ -347,6 +350,7 @@ impl Manifest {
                 source,
                 allowed_outbound_hosts: component.allowed_outbound_hosts,
                 variables: component_variables,
+                sqlite_databases: component.sqlite_databases,
             },
         })
     }
@@ -482,12 +486,26 @@ key = "{{ key }}"
     }
 
     #[test]
+    fn sqlite_databases_are_read() {
+        let text = minimal().replace(
+            "source = \"c.wasm\"",
+            "source = \"c.wasm\"\nsqlite_databases = [\"default\", \"audit\"]",
+        );
+        let m = Manifest::parse(&text, Path::new("/app")).unwrap();
+        assert_eq!(m.component.sqlite_databases, ["default", "audit"]);
+        assert!(Manifest::parse(&minimal(), Path::new("/app"))
+            .unwrap()
+            .component
+            .sqlite_databases
+            .is_empty());
+    }
+
+    #[test]
     fn unsupported_component_features_are_named() {
         for (key, value) in [
             ("key_value_stores", "[\"default\"]"),
             ("files", "[\"static/**\"]"),
             ("environment", "{ A = \"b\" }"),
-            ("sqlite_databases", "[\"default\"]"),
             ("ai_models", "[\"llama2-chat\"]"),
         ] {
             let text = minimal().replace(

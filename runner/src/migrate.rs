@@ -1,5 +1,6 @@
 //! `spin-auth-runner migrate`: applies `V<n>__<name>.sql` files with refinery
-//! (idempotent: refinery records applied versions in its history table).
+//! (idempotent: refinery records applied versions in its history table), to
+//! a PostgreSQL database or to an SQLite file.
 
 use std::path::Path;
 
@@ -14,11 +15,7 @@ pub async fn run(database_url: &str, dir: &Path, create_database: bool) -> Resul
     if create_database {
         ensure_database(&config).await?;
     }
-    if !dir.is_dir() {
-        bail!("migrations directory {} does not exist", dir.display());
-    }
-    let migrations = refinery::load_sql_migrations(dir)
-        .with_context(|| format!("loading migrations from {}", dir.display()))?;
+    let migrations = load(dir)?;
     let mut client = connect(&config)
         .await
         .context("connecting to the database")?;
@@ -26,6 +23,31 @@ pub async fn run(database_url: &str, dir: &Path, create_database: bool) -> Resul
         .run_async(&mut client)
         .await
         .context("applying migrations")?;
+    print_report(&report);
+    Ok(())
+}
+
+/// The SQLite file is created (with its directory) if it does not exist.
+pub fn run_sqlite(path: &Path, dir: &Path) -> Result<()> {
+    let migrations = load(dir)?;
+    let mut connection = crate::sqlite::open_file(path)
+        .with_context(|| format!("opening SQLite database {}", path.display()))?;
+    let report = refinery::Runner::new(&migrations)
+        .run(&mut connection)
+        .with_context(|| format!("applying migrations to {}", path.display()))?;
+    print_report(&report);
+    Ok(())
+}
+
+fn load(dir: &Path) -> Result<Vec<refinery::Migration>> {
+    if !dir.is_dir() {
+        bail!("migrations directory {} does not exist", dir.display());
+    }
+    refinery::load_sql_migrations(dir)
+        .with_context(|| format!("loading migrations from {}", dir.display()))
+}
+
+fn print_report(report: &refinery::Report) {
     let applied = report.applied_migrations();
     if applied.is_empty() {
         println!("database is up to date");
@@ -34,7 +56,6 @@ pub async fn run(database_url: &str, dir: &Path, create_database: bool) -> Resul
             println!("applied {migration}");
         }
     }
-    Ok(())
 }
 
 /// Creates the URL's database if it does not exist, connecting to the

@@ -1,5 +1,6 @@
-//! The runtime configuration file (`--runtime-config-file`): only
-//! `[[variables_provider]]` entries of type `static` and `env` are supported.
+//! The runtime configuration file (`--runtime-config-file`): supported are
+//! `[[variables_provider]]` entries of type `static` and `env`, and
+//! `[sqlite_database.<label>]` entries of type `spin` with a `path`.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -22,6 +23,8 @@ pub enum ProviderConfig {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RuntimeConfig {
     pub variables_providers: Vec<ProviderConfig>,
+    /// SQLite database label -> file (resolved against the file's directory).
+    pub sqlite_databases: HashMap<String, PathBuf>,
 }
 
 #[derive(Deserialize)]
@@ -50,7 +53,7 @@ impl RuntimeConfig {
             .map_err(|e| anyhow!("{}", e.message().trim().replace('\n', " ")))?;
         let mut variables_providers = Vec::new();
         for (key, value) in &table {
-            if key != "variables_provider" {
+            if key != "variables_provider" && key != "sqlite_database" {
                 let shown = match value {
                     toml::Value::Table(t) => match t.keys().next() {
                         Some(name) => format!("[{key}.{name}]"),
@@ -58,7 +61,7 @@ impl RuntimeConfig {
                     },
                     _ => key.clone(),
                 };
-                bail!("`{shown}` is not supported by spin-auth-runner (only [[variables_provider]] entries are)");
+                bail!("`{shown}` is not supported by spin-auth-runner (only [[variables_provider]] and [sqlite_database.<label>] entries are)");
             }
         }
         if let Some(providers) = table.get("variables_provider") {
@@ -104,8 +107,54 @@ impl RuntimeConfig {
         }
         Ok(RuntimeConfig {
             variables_providers,
+            sqlite_databases: parse_sqlite_databases(table.get("sqlite_database"), dir)?,
         })
     }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSqliteDatabase {
+    #[serde(rename = "type")]
+    kind: String,
+    path: Option<PathBuf>,
+    #[allow(dead_code)]
+    url: Option<String>,
+    #[allow(dead_code)]
+    token: Option<String>,
+}
+
+/// `[sqlite_database.<label>]`: `type = "spin"` with a `path` (a file the
+/// runner opens); `libsql` (Turso) is for real Spin only.
+fn parse_sqlite_databases(
+    value: Option<&toml::Value>,
+    dir: &Path,
+) -> Result<HashMap<String, PathBuf>> {
+    let Some(value) = value else {
+        return Ok(HashMap::new());
+    };
+    let tables = value
+        .as_table()
+        .ok_or_else(|| anyhow!("`sqlite_database` must be tables ([sqlite_database.<label>])"))?;
+    let mut databases = HashMap::new();
+    for (label, entry) in tables {
+        let raw: RawSqliteDatabase = entry.clone().try_into().map_err(|e: toml::de::Error| {
+            anyhow!("[sqlite_database.{label}]: {}", e.message().trim())
+        })?;
+        match (raw.kind.as_str(), raw.path) {
+            ("spin", Some(path)) => {
+                databases.insert(label.clone(), dir.join(path));
+            }
+            ("spin", None) => bail!(
+                "[sqlite_database.{label}]: spin-auth-runner needs a `path` (in-memory databases are not supported)"
+            ),
+            ("libsql", _) => bail!(
+                "[sqlite_database.{label}]: type `libsql` is supported by real Spin but not by spin-auth-runner; use type = \"spin\" with a path locally"
+            ),
+            (other, _) => bail!("[sqlite_database.{label}]: unknown type `{other}`"),
+        }
+    }
+    Ok(databases)
 }
 
 #[cfg(test)]
@@ -167,14 +216,37 @@ dotenv_path = "prod.env"
     }
 
     #[test]
-    fn other_tables_are_refused() {
+    fn sqlite_databases_resolve_against_the_file_and_libsql_is_refused() {
+        let rc = RuntimeConfig::parse(
+            "[sqlite_database.default]\ntype = \"spin\"\npath = \"data/auth.db\"\n",
+            Path::new("/cfg"),
+        )
+        .unwrap();
+        assert_eq!(
+            rc.sqlite_databases["default"],
+            Path::new("/cfg/data/auth.db")
+        );
         let e = RuntimeConfig::parse(
             "[sqlite_database.default]\ntype = \"spin\"\n",
             Path::new("/"),
         )
         .unwrap_err()
         .to_string();
-        assert!(e.contains("[sqlite_database.default]"), "{e}");
+        assert!(
+            e.contains("[sqlite_database.default]") && e.contains("path"),
+            "{e}"
+        );
+        let e = RuntimeConfig::parse(
+            "[sqlite_database.default]\ntype = \"libsql\"\nurl = \"https://x\"\ntoken = \"t\"\n",
+            Path::new("/"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("libsql") && e.contains("real Spin"), "{e}");
+    }
+
+    #[test]
+    fn other_tables_are_refused() {
         let e = RuntimeConfig::parse(
             "[key_value_store.default]\ntype = \"redis\"\n",
             Path::new("/"),

@@ -28,14 +28,12 @@ use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 use crate::allowed_hosts::AllowedHosts;
 use crate::manifest::Route;
 use crate::postgres::PgHost;
+use crate::sqlite::SqliteHost;
 use crate::App;
 
 /// How long in-flight requests may run after SIGINT/SIGTERM.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 const INTERNAL_ERROR_BODY: &str = "{\"detail\":\"Internal Server Error\"}";
-
-/// Never constructed: `spin:sqlite/sqlite` opens always fail for now.
-pub struct SqliteConnection;
 
 mod io_state {
     use std::collections::HashMap;
@@ -46,6 +44,7 @@ mod io_state {
     use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
     use crate::postgres::PgHost;
+    use crate::sqlite::SqliteHost;
 
     /// The `T` of each request's `Store<T>`.
     pub struct RequestState {
@@ -56,6 +55,7 @@ mod io_state {
         pub variables: Arc<HashMap<String, String>>,
         pub component_id: Arc<str>,
         pub pg: Arc<PgHost>,
+        pub sqlite: Arc<SqliteHost>,
     }
 
     impl WasiView for RequestState {
@@ -84,6 +84,7 @@ struct Server {
     variables: Arc<HashMap<String, String>>,
     component_id: Arc<str>,
     pg: Arc<PgHost>,
+    sqlite: Arc<SqliteHost>,
 }
 
 pub fn engine() -> Result<Engine> {
@@ -150,6 +151,10 @@ pub async fn serve(app: App, listen: SocketAddr, strict: bool) -> Result<()> {
         variables: Arc::new(app.component_variables),
         component_id: Arc::from(app.manifest.component.id.as_str()),
         pg: Arc::new(PgHost::new(allowed_hosts, strict)),
+        sqlite: Arc::new(SqliteHost::new(
+            app.sqlite_paths.clone(),
+            &app.manifest.component.sqlite_databases,
+        )),
     });
 
     let listener = TcpListener::bind(listen)
@@ -264,6 +269,7 @@ impl Server {
             variables: self.variables.clone(),
             component_id: self.component_id.clone(),
             pg: self.pg.clone(),
+            sqlite: self.sqlite.clone(),
         };
         let mut store = Store::new(self.pre.engine(), state);
         let (sender, receiver) = tokio::sync::oneshot::channel();
@@ -402,9 +408,9 @@ mod host_impls {
     use wasmtime::component::Resource;
 
     use super::io_state::RequestState;
-    use super::SqliteConnection;
     use crate::bindings::{pg, sqlite, variables};
     use crate::postgres::PgConnection;
+    use crate::sqlite::SqliteConnection;
     use crate::template::validate_name;
 
     impl variables::Host for RequestState {
@@ -464,28 +470,35 @@ mod host_impls {
     impl sqlite::HostConnection for RequestState {
         async fn open(
             &mut self,
-            _database: String,
+            database: String,
         ) -> Result<Resource<SqliteConnection>, sqlite::Error> {
-            Err(sqlite::Error::Io(
-                "sqlite is not supported by spin-auth-runner yet".into(),
-            ))
+            let conn = self.sqlite.open(&database)?;
+            self.table
+                .push(conn)
+                .map_err(|_| sqlite::Error::Io("too many connections".into()))
         }
 
         async fn execute(
             &mut self,
-            _conn: Resource<SqliteConnection>,
-            _statement: String,
-            _parameters: Vec<sqlite::Value>,
+            conn: Resource<SqliteConnection>,
+            statement: String,
+            parameters: Vec<sqlite::Value>,
         ) -> Result<sqlite::QueryResult, sqlite::Error> {
-            Err(sqlite::Error::InvalidConnection)
+            let conn = self
+                .table
+                .get(&conn)
+                .map_err(|_| sqlite::Error::InvalidConnection)?;
+            self.sqlite.execute(conn, &statement, parameters)
         }
 
-        async fn last_insert_rowid(&mut self, _conn: Resource<SqliteConnection>) -> i64 {
-            0
+        async fn last_insert_rowid(&mut self, conn: Resource<SqliteConnection>) -> i64 {
+            self.table
+                .get(&conn)
+                .map_or(0, |c| self.sqlite.last_insert_rowid(c))
         }
 
-        async fn changes(&mut self, _conn: Resource<SqliteConnection>) -> u64 {
-            0
+        async fn changes(&mut self, conn: Resource<SqliteConnection>) -> u64 {
+            self.table.get(&conn).map_or(0, |c| self.sqlite.changes(c))
         }
 
         async fn drop(&mut self, conn: Resource<SqliteConnection>) -> wasmtime::Result<()> {

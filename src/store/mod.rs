@@ -1,8 +1,14 @@
 //! The storage port: everything the handlers need from the database, as
-//! plain Rust. All SQL lives in the backends (`postgres.rs`).
+//! plain Rust. All SQL lives in the backends: `postgres.rs` (Spin's
+//! `spin:postgres`) and `sqlite.rs` (Spin's `spin:sqlite`, through
+//! `spin_sqlite.rs`). Handlers never know which one they talk to.
 
 #[cfg(all(target_arch = "wasm32", feature = "spin-component"))]
 pub mod postgres;
+pub mod row;
+#[cfg(all(target_arch = "wasm32", feature = "spin-component"))]
+pub mod spin_sqlite;
+pub mod sqlite;
 
 use crate::error::StoreError;
 

@@ -11,6 +11,7 @@ use std::cell::OnceCell;
 
 use spin_sdk::pg4::{Connection, DbValue, ParameterValue, PgError, QueryError, RowSet};
 
+use super::row::{Row, Value};
 use super::{
     KnownRefreshToken, LoginAttempt, NewSession, NewUser, RevokeReason, Rotation, Store, Throttle,
     User, UserSession,
@@ -52,7 +53,7 @@ impl PostgresStore {
             .connection()?
             .query(statement, params)
             .map_err(describe)?;
-        Row::single(rows)
+        single_row(rows)
     }
 
     fn execute(&self, statement: &str, params: &[ParameterValue]) -> Result<u64, StoreError> {
@@ -103,92 +104,36 @@ fn describe(error: PgError) -> StoreError {
     }
 }
 
-/// One result row, read by column name.
-struct Row {
-    columns: Vec<String>,
-    values: Vec<DbValue>,
+/// The single row of a one-row query, its values converted for [`Row`].
+fn single_row(rows: RowSet) -> Result<Row, StoreError> {
+    let columns = rows.columns.into_iter().map(|c| c.name).collect();
+    let values = rows
+        .rows
+        .into_iter()
+        .next()
+        .ok_or_else(|| StoreError::Unavailable("a one-row query returned no row".into()))?;
+    let values = values.into_iter().map(value).collect::<Result<_, _>>()?;
+    Ok(Row::new(columns, values))
 }
 
-impl Row {
-    fn single(rows: RowSet) -> Result<Row, StoreError> {
-        let columns = rows.columns.into_iter().map(|c| c.name).collect();
-        let values = rows
-            .rows
-            .into_iter()
-            .next()
-            .ok_or_else(|| StoreError::Unavailable("a one-row query returned no row".into()))?;
-        Ok(Row { columns, values })
-    }
-
-    fn value(&self, column: &str) -> Result<&DbValue, StoreError> {
-        self.columns
-            .iter()
-            .position(|c| c == column)
-            .and_then(|i| self.values.get(i))
-            .ok_or_else(|| StoreError::Unavailable(format!("column {column} missing")))
-    }
-
-    fn is_null(&self, column: &str) -> Result<bool, StoreError> {
-        Ok(matches!(self.value(column)?, DbValue::DbNull))
-    }
-
-    fn opt_text(&self, column: &str) -> Result<Option<String>, StoreError> {
-        match self.value(column)? {
-            DbValue::DbNull => Ok(None),
-            DbValue::Str(s) => Ok(Some(s.clone())),
-            other => Err(unexpected(column, other)),
+fn value(value: DbValue) -> Result<Value, StoreError> {
+    Ok(match value {
+        DbValue::DbNull => Value::Null,
+        DbValue::Boolean(b) => Value::Bool(b),
+        DbValue::Int16(n) => Value::Int(n.into()),
+        DbValue::Int32(n) => Value::Int(n.into()),
+        DbValue::Int64(n) => Value::Int(n),
+        DbValue::Floating64(x) => Value::Real(x),
+        DbValue::Str(s) => Value::Text(s),
+        DbValue::Binary(b) => Value::Bytes(b),
+        other => {
+            let kind = format!("{other:?}");
+            let kind = kind.split('(').next().unwrap_or("?").to_owned();
+            return Err(StoreError::Unavailable(format!(
+                "a column has unexpected type {kind}"
+            )));
         }
-    }
-
-    fn text(&self, column: &str) -> Result<String, StoreError> {
-        self.opt_text(column)?
-            .ok_or_else(|| StoreError::Unavailable(format!("column {column} is null")))
-    }
-
-    fn opt_int(&self, column: &str) -> Result<Option<i64>, StoreError> {
-        match self.value(column)? {
-            DbValue::DbNull => Ok(None),
-            DbValue::Int64(n) => Ok(Some(*n)),
-            DbValue::Int32(n) => Ok(Some(i64::from(*n))),
-            other => Err(unexpected(column, other)),
-        }
-    }
-
-    fn int(&self, column: &str) -> Result<i64, StoreError> {
-        self.opt_int(column)?
-            .ok_or_else(|| StoreError::Unavailable(format!("column {column} is null")))
-    }
-
-    fn boolean(&self, column: &str) -> Result<bool, StoreError> {
-        match self.value(column)? {
-            DbValue::Boolean(b) => Ok(*b),
-            other => Err(unexpected(column, other)),
-        }
-    }
-
-    /// The user of [`USER_COLUMNS`], or `None` when the join found none.
-    fn user(&self) -> Result<Option<User>, StoreError> {
-        if self.is_null("user_id")? {
-            return Ok(None);
-        }
-        Ok(Some(User {
-            id: self.text("user_id")?,
-            name: self.text("name")?,
-            email: self.text("email")?,
-            password_hash: self.text("password")?,
-            photo: self.opt_text("photo")?,
-            role: self.text("role")?,
-            verified: self.boolean("verified")?,
-            created_at_us: self.int("created_us")?,
-            updated_at_us: self.int("updated_us")?,
-        }))
-    }
-}
-
-fn unexpected(column: &str, value: &DbValue) -> StoreError {
-    let kind = format!("{value:?}");
-    let kind = kind.split('(').next().unwrap_or("?");
-    StoreError::Unavailable(format!("column {column} has unexpected type {kind}"))
+    })
 }
 
 impl Store for PostgresStore {

@@ -1,7 +1,8 @@
 //! The black-box harness: each test starts the real runner with the release
-//! `.wasm` on a free port, against a PostgreSQL database of its own that it
-//! creates, migrates and drops, and speaks HTTP to it with a cookie-aware
-//! client, the way a browser or curl would.
+//! `.wasm` on a free port, against a database of its own that it creates,
+//! migrates and drops (PostgreSQL, or SQLite with `SPIN_AUTH_TEST_BACKEND=sqlite`),
+//! and speaks HTTP to it with a cookie-aware client, the way a browser or
+//! curl would.
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
@@ -53,20 +54,52 @@ pub fn other_rsa_keys() -> &'static TestKeys {
     KEYS.get_or_init(generate_rsa_keys)
 }
 
-/// A database of the test's own, dropped (connections and all) on drop.
+/// The backend the black-box suite runs against: `SPIN_AUTH_TEST_BACKEND`
+/// is `postgres` (the default) or `sqlite`; `make test` runs the suite once
+/// with each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Postgres,
+    Sqlite,
+}
+
+impl Backend {
+    pub fn from_env() -> Backend {
+        match std::env::var("SPIN_AUTH_TEST_BACKEND").as_deref() {
+            Ok("sqlite") => Backend::Sqlite,
+            Ok("postgres") | Ok("") | Err(_) => Backend::Postgres,
+            Ok(other) => panic!("SPIN_AUTH_TEST_BACKEND={other}: expected postgres or sqlite"),
+        }
+    }
+}
+
+/// A database of the test's own, dropped on drop: a PostgreSQL database
+/// (connections and all), or a state directory holding Spin's `default`
+/// SQLite database (`sqlite_db.db`).
 pub struct TestDb {
+    pub backend: Backend,
     pub name: String,
+    /// The SQLite file, and the `--state-dir` that puts it there (none when
+    /// it is the runner's default, `.spin/` next to the manifest).
+    sqlite_file: Option<PathBuf>,
+    state_dir: Option<PathBuf>,
+    _temp: Option<tempfile::TempDir>,
 }
 
 impl TestDb {
+    /// A database of the backend under test.
     pub fn create() -> TestDb {
-        static COUNTER: AtomicU32 = AtomicU32::new(0);
+        match Backend::from_env() {
+            Backend::Postgres => TestDb::create_postgres(),
+            Backend::Sqlite => TestDb::create_sqlite(),
+        }
+    }
+
+    /// A PostgreSQL database, whatever the backend under test (for tests of
+    /// Postgres-only behaviour).
+    pub fn create_postgres() -> TestDb {
         static CREATE: Mutex<()> = Mutex::new(());
-        let name = format!(
-            "spin_auth_test_{}_{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::SeqCst)
-        );
+        let name = unique_db_name();
         let _one_at_a_time = CREATE.lock().unwrap_or_else(|e| e.into_inner());
         let mut admin = postgres::Client::connect(ADMIN_URL, postgres::NoTls)
             .expect("PostgreSQL must run on 127.0.0.1:5432 (see README)");
@@ -78,17 +111,68 @@ impl TestDb {
         admin
             .batch_execute(&format!("CREATE DATABASE \"{name}\""))
             .expect("create test database");
-        TestDb { name }
+        TestDb {
+            backend: Backend::Postgres,
+            name,
+            sqlite_file: None,
+            state_dir: None,
+            _temp: None,
+        }
     }
 
+    /// An empty state directory: the runner creates `sqlite_db.db` in it.
+    pub fn create_sqlite() -> TestDb {
+        let temp = tempfile::tempdir().expect("temporary state directory");
+        TestDb {
+            backend: Backend::Sqlite,
+            name: unique_db_name(),
+            sqlite_file: Some(temp.path().join("sqlite_db.db")),
+            state_dir: Some(temp.path().to_owned()),
+            _temp: Some(temp),
+        }
+    }
+
+    /// Spin's default place for the `default` database of the app whose
+    /// manifest is in `app_dir` (no `--state-dir`).
+    pub fn sqlite_in_app_dir(app_dir: &std::path::Path) -> TestDb {
+        TestDb {
+            backend: Backend::Sqlite,
+            name: unique_db_name(),
+            sqlite_file: Some(app_dir.join(".spin/sqlite_db.db")),
+            state_dir: None,
+            _temp: None,
+        }
+    }
+
+    /// The `database_url` the service gets.
     pub fn url(&self) -> String {
-        format!(
-            "postgres://postgres@127.0.0.1:5432/{}?sslmode=disable",
-            self.name
-        )
+        match self.backend {
+            Backend::Postgres => format!(
+                "postgres://postgres@127.0.0.1:5432/{}?sslmode=disable",
+                self.name
+            ),
+            Backend::Sqlite => "sqlite:default".into(),
+        }
+    }
+
+    /// The runner's options that point it at this database.
+    pub fn runner_args(&self) -> Vec<String> {
+        match &self.state_dir {
+            Some(dir) => vec!["--state-dir".into(), dir.display().to_string()],
+            None => Vec::new(),
+        }
+    }
+
+    pub fn sqlite_path(&self) -> PathBuf {
+        self.sqlite_file.clone().expect("an SQLite test database")
     }
 
     pub fn client(&self) -> postgres::Client {
+        assert_eq!(
+            self.backend,
+            Backend::Postgres,
+            "a Postgres-only test helper"
+        );
         let url = format!(
             "host=127.0.0.1 port=5432 user=postgres dbname={}",
             self.name
@@ -96,45 +180,125 @@ impl TestDb {
         postgres::Client::connect(&url, postgres::NoTls).expect("connect to test database")
     }
 
-    /// Runs SQL directly (to delete a user, unverify one, inspect rows).
+    pub fn sqlite(&self) -> rusqlite::Connection {
+        let connection = rusqlite::Connection::open(self.sqlite_path()).expect("open test SQLite");
+        connection
+            .busy_timeout(Duration::from_secs(10))
+            .expect("busy timeout");
+        connection
+    }
+
+    /// Runs SQL directly (to delete a user, unverify one, expire a session);
+    /// write it in the SQL both dialects share, with [`TestDb::now`] and
+    /// [`TestDb::seconds_ago`] for instants.
     pub fn execute(&self, statement: &str) -> u64 {
-        self.client().execute(statement, &[]).expect("test SQL")
+        match self.backend {
+            Backend::Postgres => self.client().execute(statement, &[]).expect("test SQL"),
+            Backend::Sqlite => self.sqlite().execute(statement, []).expect("test SQL") as u64,
+        }
     }
 
     pub fn query_i64(&self, statement: &str) -> i64 {
-        self.client()
-            .query_one(statement, &[])
-            .expect("test SQL")
-            .get(0)
+        match self.backend {
+            Backend::Postgres => self
+                .client()
+                .query_one(statement, &[])
+                .expect("test SQL")
+                .get(0),
+            Backend::Sqlite => self
+                .sqlite()
+                .query_row(statement, [], |row| row.get(0))
+                .expect("test SQL"),
+        }
     }
 
+    pub fn query_text(&self, statement: &str) -> String {
+        match self.backend {
+            Backend::Postgres => self
+                .client()
+                .query_one(statement, &[])
+                .expect("test SQL")
+                .get(0),
+            Backend::Sqlite => self
+                .sqlite()
+                .query_row(statement, [], |row| row.get(0))
+                .expect("test SQL"),
+        }
+    }
+
+    /// The current instant, as the schema stores instants.
+    pub fn now(&self) -> &'static str {
+        match self.backend {
+            Backend::Postgres => "now()",
+            Backend::Sqlite => "(unixepoch() * 1000000)",
+        }
+    }
+
+    /// An instant `secs` seconds ago, as the schema stores instants.
+    pub fn seconds_ago(&self, secs: u32) -> String {
+        match self.backend {
+            Backend::Postgres => format!("(now() - interval '{secs} seconds')"),
+            Backend::Sqlite => format!("((unixepoch() - {secs}) * 1000000)"),
+        }
+    }
+
+    /// Whether the binary `column` contains the bytes of `text`.
+    pub fn bytes_contain(&self, column: &str, text: &str) -> String {
+        match self.backend {
+            Backend::Postgres => format!("position('{text}'::bytea in {column}) > 0"),
+            Backend::Sqlite => format!("instr({column}, CAST('{text}' AS BLOB)) > 0"),
+        }
+    }
+
+    /// Takes the database away under a running service: the Postgres
+    /// database is dropped, the SQLite database loses its tables.
     pub fn drop_now(&self) {
-        if let Ok(mut admin) = postgres::Client::connect(ADMIN_URL, postgres::NoTls) {
-            let _ = admin.batch_execute(&format!(
-                "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
-                self.name
-            ));
+        match self.backend {
+            Backend::Postgres => {
+                if let Ok(mut admin) = postgres::Client::connect(ADMIN_URL, postgres::NoTls) {
+                    let _ = admin.batch_execute(&format!(
+                        "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
+                        self.name
+                    ));
+                }
+            }
+            Backend::Sqlite => {
+                let _ = self.sqlite().execute_batch(
+                    "DROP TABLE IF EXISTS retired_refresh_tokens; DROP TABLE IF EXISTS sessions; \
+                     DROP TABLE IF EXISTS login_throttle; DROP TABLE IF EXISTS users;",
+                );
+            }
         }
     }
 }
 
 impl Drop for TestDb {
     fn drop(&mut self) {
-        self.drop_now();
+        if self.backend == Backend::Postgres {
+            self.drop_now();
+        }
     }
 }
 
-/// Applies the migrations with the runner's `migrate`.
+fn unique_db_name() -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "spin_auth_test_{}_{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::SeqCst)
+    )
+}
+
+/// Applies the migrations of the database's dialect with the runner's `migrate`.
 pub fn migrate(db: &TestDb) {
+    let dir = match db.backend {
+        Backend::Postgres => "migrations/postgres",
+        Backend::Sqlite => "migrations/sqlite",
+    };
     let output = Command::new(runner_binary())
         .current_dir(repo_root())
-        .args([
-            "migrate",
-            "--database-url",
-            &db.url(),
-            "--dir",
-            "migrations/postgres",
-        ])
+        .args(["migrate", "--database-url", &db.url(), "--dir", dir])
+        .args(db.runner_args())
         .output()
         .expect("run the runner's migrate (build it with `make build`)");
     assert!(
@@ -171,10 +335,23 @@ pub struct Service {
 pub struct ServiceBuilder {
     db: Option<Arc<TestDb>>,
     variables: Vec<(String, String)>,
+    args: Vec<String>,
     strict: bool,
 }
 
 impl ServiceBuilder {
+    /// Serves from `db` (already set up) instead of a fresh migrated one.
+    pub fn on(mut self, db: TestDb) -> Self {
+        self.db = Some(Arc::new(db));
+        self
+    }
+
+    /// An extra option for `spin-auth-runner up`.
+    pub fn arg(mut self, arg: impl Into<String>) -> Self {
+        self.args.push(arg.into());
+        self
+    }
+
     /// Sets (or overrides) a Spin variable.
     pub fn var(mut self, name: &str, value: &str) -> Self {
         self.variables.retain(|(n, _)| n != name);
@@ -193,7 +370,7 @@ impl ServiceBuilder {
             variables.retain(|(n, _)| *n != name);
             variables.push((name, value));
         }
-        spawn_runner(db, &variables, self.strict)
+        spawn_runner(db, &variables, &self.args, self.strict)
     }
 }
 
@@ -207,6 +384,7 @@ impl Service {
         ServiceBuilder {
             db: None,
             variables: Vec::new(),
+            args: Vec::new(),
             strict: true,
         }
     }
@@ -216,6 +394,7 @@ impl Service {
         ServiceBuilder {
             db: Some(self.db.clone()),
             variables: Vec::new(),
+            args: Vec::new(),
             strict: true,
         }
     }
@@ -254,7 +433,12 @@ impl Drop for Service {
     }
 }
 
-fn spawn_runner(db: Arc<TestDb>, variables: &[(String, String)], strict: bool) -> Service {
+fn spawn_runner(
+    db: Arc<TestDb>,
+    variables: &[(String, String)],
+    args: &[String],
+    strict: bool,
+) -> Service {
     let mut command = Command::new(runner_binary());
     command
         .current_dir(repo_root())
@@ -265,6 +449,8 @@ fn spawn_runner(db: Arc<TestDb>, variables: &[(String, String)], strict: bool) -
             "--runtime-config-file",
             "runtime-config.toml",
         ])
+        .args(db.runner_args())
+        .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
