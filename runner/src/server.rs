@@ -169,6 +169,11 @@ pub async fn serve(app: App, listen: SocketAddr, strict: bool) -> Result<()> {
     if strict {
         eprintln!("INFO strict mode: zero-row Postgres queries are errors");
     }
+    for label in &app.manifest.component.sqlite_databases {
+        if let Some(path) = app.sqlite_paths.get(label) {
+            eprintln!("INFO SQLite database `{label}`: {}", path.display());
+        }
+    }
 
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown_signal());
