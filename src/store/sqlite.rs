@@ -715,6 +715,63 @@ mod tests {
     }
 
     #[test]
+    fn a_full_database_is_unavailable() {
+        let store = store();
+        let sql = &store.connection.0;
+        let pages: i64 = sql
+            .query_row("PRAGMA page_count", [], |r| r.get(0))
+            .unwrap();
+        // A hard page limit, as a full disk would set one.
+        sql.execute_batch(&format!("PRAGMA max_page_count = {pages}"))
+            .unwrap();
+        let mut error = None;
+        for n in 0..10_000 {
+            if let Err(e) = store.insert_user(&new_user(&format!("u{n}@example.com"))) {
+                error = Some(e);
+                break;
+            }
+        }
+        let Some(StoreError::Unavailable(message)) = error else {
+            panic!("expected Unavailable, got {error:?}");
+        };
+        assert!(message.contains("full"), "{message}");
+    }
+
+    #[test]
+    fn a_rotation_that_cannot_retire_the_old_token_changes_nothing() {
+        let store = store();
+        let user = store.insert_user(&new_user("atomic@example.com")).unwrap();
+        session(&store, &user, b"current");
+        // The trigger's half of the rotation fails (as a full disk would
+        // make it): the UPDATE must not survive it.
+        store
+            .connection
+            .0
+            .execute_batch(
+                "CREATE TEMP TRIGGER fail_retire BEFORE INSERT ON retired_refresh_tokens \
+                 BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END",
+            )
+            .unwrap();
+        assert!(matches!(
+            store.rotate_refresh_token(b"current", b"next", 3600),
+            Err(StoreError::Unavailable(_))
+        ));
+        let current = store.find_refresh_token(b"current").unwrap().unwrap();
+        assert_eq!(current.retired_ms_ago, None);
+        assert!(current.session_active);
+        assert_eq!(store.find_refresh_token(b"next").unwrap(), None);
+        store
+            .connection
+            .0
+            .execute_batch("DROP TRIGGER fail_retire")
+            .unwrap();
+        assert!(store
+            .rotate_refresh_token(b"current", b"next", 3600)
+            .unwrap()
+            .is_some());
+    }
+
+    #[test]
     fn a_password_hash_update_touches_updated_at() {
         let store = store();
         let user = store.insert_user(&new_user("h@example.com")).unwrap();
