@@ -34,15 +34,22 @@ stop_runner() {
 cleanup() {
     stop_runner
     psql -q -h 127.0.0.1 -U postgres -d postgres -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1 || true
-    rm -rf "$STATE_DIR"
+    rm -rf "$STATE_DIR" "$STATE_DIR-ed25519"
 }
 trap cleanup EXIT
 
-# start_backend postgres|sqlite: a scratch database, migrated, and the
-# runner serving it; then a user, its access cookie and one refresh token
-# per connection.
+# start_backend postgres|sqlite [RS256|EdDSA]: a scratch database,
+# migrated, and the runner serving it with the development RS256 keys (or
+# a fresh Ed25519 pair); then a user, its access cookie and one refresh
+# token per connection.
 start_backend() {
-    local backend=$1 url
+    local backend=$1 algorithm=${2:-RS256} url keys=.dev-keys
+    if [ "$algorithm" = EdDSA ]; then
+        keys=$STATE_DIR-ed25519
+        mkdir -p "$keys"
+        openssl genpkey -algorithm ed25519 -out "$keys/private.pem"
+        openssl pkey -in "$keys/private.pem" -pubout -out "$keys/public.pem"
+    fi
     if [ "$backend" = postgres ]; then
         url=$PG_URL
         echo "==> scratch PostgreSQL database $DB"
@@ -54,10 +61,11 @@ start_backend() {
     fi
     "$RUNNER" migrate --create-database --database-url "$url" --state-dir "$STATE_DIR" >/dev/null
 
-    echo "==> starting the runner on $BASE ($backend)"
+    echo "==> starting the runner on $BASE ($backend, $algorithm)"
     SPIN_VARIABLE_DATABASE_URL="$url" \
-    SPIN_VARIABLE_JWT_PRIVATE_KEY="$(cat .dev-keys/private.pem)" \
-    SPIN_VARIABLE_JWT_PUBLIC_KEY="$(cat .dev-keys/public.pem)" \
+    SPIN_VARIABLE_JWT_ALGORITHM="$algorithm" \
+    SPIN_VARIABLE_JWT_PRIVATE_KEY="$(cat "$keys/private.pem")" \
+    SPIN_VARIABLE_JWT_PUBLIC_KEY="$(cat "$keys/public.pem")" \
     SPIN_VARIABLE_COOKIE_SECURE=false \
     SPIN_VARIABLE_LOGIN_MAX_FAILURES=1000000 \
     "$RUNNER" up --listen "127.0.0.1:$PORT" --runtime-config-file runtime-config.toml \
@@ -138,6 +146,14 @@ for BACKEND in $BACKENDS; do
     stop_runner
 done
 
+# The same token routes signed with EdDSA (jwt_algorithm = EdDSA), on the
+# first backend.
+BACKEND="${BACKENDS%% *}+EdDSA"
+start_backend "${BACKENDS%% *}" EdDSA
+run "GET /api/users/me" /api/users/me get.lua 2 BENCH_COOKIE="$ACCESS_COOKIE"
+run "POST /api/auth/refresh" /api/auth/refresh refresh.lua $CONNECTIONS BENCH_TOKENS="${TOKENS#,}"
+stop_runner
+
 python3 - "$OUT" "$SECONDS_PER_ROUTE" "$CONNECTIONS" "${RESULTS[@]}" <<'PY'
 import json, os, platform, sys, datetime
 out, seconds, connections, rows = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), [json.loads(r) for r in sys.argv[4:]]
@@ -147,11 +163,11 @@ machine = {"cores": os.cpu_count(), "cpu": cpu, "load_tool": "wrk", "seconds_per
 json.dump({"machine": machine, "routes": rows}, open(out, "w"), indent=2)
 print(f"\n{machine['cores']} cores, {cpu}; wrk on the same machine, {connections} connections, {seconds} s per route")
 print("db CPU = the PostgreSQL server's; SQLite runs inside the runner, so its CPU is in the runner's\n")
-header = f"| {'route':<28} | {'backend':<8} | {'req/s':>8} | {'p50 ms':>7} | {'p99 ms':>7} | {'errors':>6} | {'runner CPU ms/req':>17} | {'db CPU ms/req':>13} | {'wrk CPU share':>13} |"
+header = f"| {'route':<28} | {'backend':<14} | {'req/s':>8} | {'p50 ms':>7} | {'p99 ms':>7} | {'errors':>6} | {'runner CPU ms/req':>17} | {'db CPU ms/req':>13} | {'wrk CPU share':>13} |"
 print(header); print("|" + "|".join("-" * (len(c)) for c in header.split("|")[1:-1]) + "|")
 for r in rows:
     share = r["wrk_cpu_s"] / max(r["wrk_cpu_s"] + r["runner_cpu_s"], 1e-9)
     backend = "-" if r["route"] in ("GET /api/healthchecker", "GET /.well-known/jwks.json") else r["backend"]
-    print(f"| {r['route']:<28} | {backend:<8} | {r['rps']:>8.0f} | {r['p50_ms']:>7.2f} | {r['p99_ms']:>7.2f} | {r['errors']:>6} | {r['runner_cpu_ms_per_request']:>17.3f} | {r['db_cpu_ms_per_request']:>13.3f} | {share:>12.0%} |")
+    print(f"| {r['route']:<28} | {backend:<14} | {r['rps']:>8.0f} | {r['p50_ms']:>7.2f} | {r['p99_ms']:>7.2f} | {r['errors']:>6} | {r['runner_cpu_ms_per_request']:>17.3f} | {r['db_cpu_ms_per_request']:>13.3f} | {share:>12.0%} |")
 print(f"\nwritten to {out}")
 PY

@@ -50,9 +50,13 @@ enum Command {
 
 #[derive(Args, Debug)]
 struct RunWasmArgs {
+    /// An environment variable for the component (repeatable).
+    #[arg(long = "env", value_name = "KEY=VALUE")]
+    env: Vec<String>,
     /// The command component (`.wasm`).
     wasm: PathBuf,
-    /// Arguments passed to the component.
+    /// Arguments passed to the component (after the `.wasm`, options included).
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     args: Vec<String>,
 }
 
@@ -142,7 +146,7 @@ fn run(cli: Cli) -> Result<()> {
             }
             runtime.block_on(server::serve(app, args.listen, strict))
         }
-        Command::RunWasm(args) => runtime.block_on(run_wasm::run(&args.wasm, &args.args)),
+        Command::RunWasm(args) => runtime.block_on(run_wasm::run(&args.wasm, &args.args, &args.env)),
         Command::Migrate(args) => runtime.block_on(async {
             let database_url = match args.database_url {
                 Some(url) => url,

@@ -1,6 +1,7 @@
 //! `run-wasm`: runs a `wasi:cli/command` component on the same engine
 //! configuration as `up`, so that timings taken inside it (the crypto
-//! micro-benchmark) are what a request's instance sees.
+//! micro-benchmark) are what a request's instance sees. The current
+//! directory is preopened read-write (criterion writes its results there).
 
 use std::path::Path;
 
@@ -24,7 +25,7 @@ impl WasiView for CommandState {
     }
 }
 
-pub async fn run(wasm: &Path, args: &[String]) -> Result<()> {
+pub async fn run(wasm: &Path, args: &[String], env: &[String]) -> Result<()> {
     let engine = crate::server::engine()?;
     let component = Component::from_file(&engine, wasm)
         .map_err(anyhow::Error::from)
@@ -38,7 +39,13 @@ pub async fn run(wasm: &Path, args: &[String]) -> Result<()> {
         .inherit_stderr()
         .arg(&program)
         .args(args);
-    builder.preopened_dir(".", ".", FsPerms::ReadOnly)?;
+    for pair in env {
+        let (key, value) = pair
+            .split_once('=')
+            .with_context(|| format!("--env {pair:?}: expected KEY=VALUE"))?;
+        builder.env(key, value);
+    }
+    builder.preopened_dir(".", ".", FsPerms::ReadWrite)?;
     let wasi = builder.build();
     let mut store = Store::new(
         &engine,
