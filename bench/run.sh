@@ -110,13 +110,17 @@ run() {
     local name=$1 path=$2 script=$3 threads=$4
     shift 4
     echo "==> $name ($BACKEND): $SECONDS_PER_ROUTE s at $CONNECTIONS connections"
-    local before after db_before db_after output wrk_cpu
+    local before after db_before db_after output wrk_cpu log_before instantiate_ms
+    log_before=$(wc -l < /tmp/spin-auth-bench.err)
     before=$(cpu_ticks "$RUNNER_PID")
     db_before=$(db_ticks)
     output=$(env "$@" /usr/bin/time -f 'WRK_CPU %U %S' wrk -t"$threads" -c$CONNECTIONS -d"${SECONDS_PER_ROUTE}s" \
         --latency -s "bench/$script" "$BASE$path" 2>&1)
     after=$(cpu_ticks "$RUNNER_PID")
     db_after=$(db_ticks)
+    # The runner logs each request's instantiation time: its mean here.
+    instantiate_ms=$(tail -n +$((log_before + 1)) /tmp/spin-auth-bench.err |
+        awk -F'instantiate_ms=' 'NF > 1 {sum += $2; n++} END {printf "%.4f", n ? sum / n : 0}')
     local json runner_cpu db_cpu
     json=$(echo "$output" | sed -n 's/^BENCH_JSON //p')
     wrk_cpu=$(echo "$output" | awk '/^WRK_CPU/ {print $2 + $3}')
@@ -128,7 +132,8 @@ r = json.loads(sys.argv[1]); r["route"] = sys.argv[2]; r["backend"] = sys.argv[6
 r["runner_cpu_s"] = float(sys.argv[3]); r["wrk_cpu_s"] = float(sys.argv[4]); r["db_cpu_s"] = float(sys.argv[5])
 r["runner_cpu_ms_per_request"] = round(1000 * r["runner_cpu_s"] / max(r["requests"], 1), 3)
 r["db_cpu_ms_per_request"] = round(1000 * r["db_cpu_s"] / max(r["requests"], 1), 3)
-print(json.dumps(r))' "$json" "$name" "$runner_cpu" "$wrk_cpu" "$db_cpu" "$BACKEND")")
+r["instantiate_ms"] = float(sys.argv[7])
+print(json.dumps(r))' "$json" "$name" "$runner_cpu" "$wrk_cpu" "$db_cpu" "$BACKEND" "$instantiate_ms")")
 }
 
 FIRST=1
@@ -163,11 +168,16 @@ machine = {"cores": os.cpu_count(), "cpu": cpu, "load_tool": "wrk", "seconds_per
 json.dump({"machine": machine, "routes": rows}, open(out, "w"), indent=2)
 print(f"\n{machine['cores']} cores, {cpu}; wrk on the same machine, {connections} connections, {seconds} s per route")
 print("db CPU = the PostgreSQL server's; SQLite runs inside the runner, so its CPU is in the runner's\n")
-header = f"| {'route':<28} | {'backend':<14} | {'req/s':>8} | {'p50 ms':>7} | {'p99 ms':>7} | {'errors':>6} | {'runner CPU ms/req':>17} | {'db CPU ms/req':>13} | {'wrk CPU share':>13} |"
+header = f"| {'route':<28} | {'backend':<14} | {'req/s':>8} | {'p50 ms':>7} | {'p99 ms':>7} | {'errors':>6} | {'runner CPU ms/req':>17} | {'db CPU ms/req':>13} | {'instantiate ms':>14} | {'wrk CPU share':>13} |"
 print(header); print("|" + "|".join("-" * (len(c)) for c in header.split("|")[1:-1]) + "|")
 for r in rows:
     share = r["wrk_cpu_s"] / max(r["wrk_cpu_s"] + r["runner_cpu_s"], 1e-9)
     backend = "-" if r["route"] in ("GET /api/healthchecker", "GET /.well-known/jwks.json") else r["backend"]
-    print(f"| {r['route']:<28} | {backend:<14} | {r['rps']:>8.0f} | {r['p50_ms']:>7.2f} | {r['p99_ms']:>7.2f} | {r['errors']:>6} | {r['runner_cpu_ms_per_request']:>17.3f} | {r['db_cpu_ms_per_request']:>13.3f} | {share:>12.0%} |")
-print(f"\nwritten to {out}")
+    print(f"| {r['route']:<28} | {backend:<14} | {r['rps']:>8.0f} | {r['p50_ms']:>7.2f} | {r['p99_ms']:>7.2f} | {r['errors']:>6} | {r['runner_cpu_ms_per_request']:>17.3f} | {r['db_cpu_ms_per_request']:>13.3f} | {r['instantiate_ms']:>14.3f} | {share:>12.0%} |")
+for r in rows:
+    if r["route"] == "GET /api/users/me":
+        cost = r["runner_cpu_ms_per_request"] + r["db_cpu_ms_per_request"]
+        print(f"\n/me ({r['backend']}): instantiating the component is {r['instantiate_ms']:.3f} ms of "
+              f"{cost:.3f} ms CPU per request ({r['instantiate_ms'] / cost:.0%})", end="")
+print(f"\n\nwritten to {out}")
 PY

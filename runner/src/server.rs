@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -241,9 +242,15 @@ impl Server {
         let start = Instant::now();
         let method = req.method().clone();
         let path = req.uri().path().to_owned();
+        // Microseconds spent instantiating the component (the per-request
+        // overhead `make bench` reports), set by the request's task.
+        let instantiate_us = Arc::new(AtomicU64::new(0));
         let response = match self.route.matches(&path).map(str::to_owned) {
             None => plain_response(StatusCode::NOT_FOUND, "Not Found"),
-            Some(path_info) => match self.run_component(req, peer, &path_info).await {
+            Some(path_info) => match self
+                .run_component(req, peer, &path_info, instantiate_us.clone())
+                .await
+            {
                 Ok(response) => response,
                 Err(e) => {
                     eprintln!("ERROR method={method} path={path} component failed: {e:#}");
@@ -253,7 +260,11 @@ impl Server {
         };
         let status = response.status().as_u16();
         let duration_ms = start.elapsed().as_secs_f64() * 1000.0;
-        eprintln!("INFO method={method} path={path} status={status} duration_ms={duration_ms:.1}");
+        let instantiate_ms = instantiate_us.load(Ordering::Relaxed) as f64 / 1000.0;
+        eprintln!(
+            "INFO method={method} path={path} status={status} duration_ms={duration_ms:.1} \
+             instantiate_ms={instantiate_ms:.3}"
+        );
         response
     }
 
@@ -262,6 +273,7 @@ impl Server {
         req: Request<Incoming>,
         peer: SocketAddr,
         path_info: &str,
+        instantiate_us: Arc<AtomicU64>,
     ) -> Result<Response<HyperOutgoingBody>> {
         let req = prepare_request(req, &self.route, path_info, peer)?;
 
@@ -288,7 +300,10 @@ impl Server {
         let (incoming, out) = incoming;
         let pre = self.pre.clone();
         let task = tokio::spawn(async move {
+            let started = Instant::now();
             let proxy = pre.instantiate_async(&mut store).await?;
+            let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+            instantiate_us.store(micros, Ordering::Relaxed);
             proxy
                 .wasi_http_incoming_handler()
                 .call_handle(&mut store, incoming, out)
