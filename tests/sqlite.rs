@@ -156,3 +156,53 @@ fn a_locked_database_is_503_after_the_busy_timeout_and_nothing_is_half_written()
     ));
     assert_eq!(users, 2);
 }
+
+/// Clears the immutable attribute again, so the temporary directory can go.
+struct Immutable(std::path::PathBuf);
+
+impl Immutable {
+    fn set(path: std::path::PathBuf) -> Immutable {
+        // Root (the tests' user) ignores file permissions; the immutable
+        // attribute binds root too.
+        let status = std::process::Command::new("chattr")
+            .arg("+i")
+            .arg(&path)
+            .status()
+            .expect("chattr (e2fsprogs) is needed to make a file read-only for root");
+        assert!(status.success(), "chattr +i {}", path.display());
+        Immutable(path)
+    }
+}
+
+impl Drop for Immutable {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("chattr")
+            .arg("-i")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+#[test]
+fn a_read_only_database_file_is_503_with_a_log_line() {
+    let db = TestDb::create_sqlite();
+    migrate(&db);
+    let _read_only = Immutable::set(db.sqlite_path());
+    let service = Service::builder().on(db).start();
+    let client = service.plain();
+    let response = post_json(
+        &client,
+        &service.url("/api/auth/register"),
+        &register_body(&unique_email("readonly")),
+    );
+    assert_eq!(
+        detail(response),
+        (503, json!("Service temporarily unavailable"))
+    );
+    let health = client
+        .get(service.url("/api/healthchecker"))
+        .send()
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    assert!(service.logs().contains("readonly"), "{}", service.logs());
+}
