@@ -1,6 +1,10 @@
 //! Log lines on stderr (Spin collects a component's stderr). One line per
 //! event, `key=value` style; never a token, key, hash or password.
 
+pub fn info(message: &str) {
+    eprintln!("INFO spin-auth: {message}");
+}
+
 pub fn error(message: &str) {
     eprintln!("ERROR spin-auth: {message}");
 }

@@ -206,3 +206,21 @@ fn a_read_only_database_file_is_503_with_a_log_line() {
     assert_eq!(health.status(), 200);
     assert!(service.logs().contains("readonly"), "{}", service.logs());
 }
+
+#[test]
+fn an_unmigrated_sqlite_database_gets_its_tables_on_first_use() {
+    // `spin up` or `spin cloud deploy` with no migration step: the first
+    // request that needs a table creates the schema.
+    let service = Service::builder().on(TestDb::create_sqlite()).start();
+    let client = service.browser();
+    register_and_login(&service, &client);
+    let me = client.get(service.url("/api/users/me")).send().unwrap();
+    assert_eq!(me.status(), 200);
+    assert_eq!(refresh_status(&service, &client), 200);
+    assert!(
+        service.logs().contains("created them"),
+        "{}",
+        service.logs()
+    );
+    assert_eq!(service.db.query_i64("SELECT count(*) FROM users"), 1);
+}

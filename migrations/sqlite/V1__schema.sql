@@ -5,7 +5,10 @@
 --   * booleans are INTEGER 0/1, hashes BLOB, attempt lists JSON text.
 -- Every statement is idempotent (IF NOT EXISTS), so this file can also be
 -- applied on each start with `spin up --sqlite @migrations/sqlite/V1__schema.sql`
--- or once with `spin cloud sqlite execute`.
+-- or once with `spin cloud sqlite execute`; the component itself applies it,
+-- one statement at a time, to a database that has no tables yet
+-- (src/store/sqlite.rs). Keep one statement per `;`-ended line group, and a
+-- trigger's body between a line `BEGIN` and a line `END;`.
 
 CREATE TABLE IF NOT EXISTS users (
     id          TEXT NOT NULL PRIMARY KEY,

@@ -10,7 +10,12 @@
 //! (`migrations/sqlite`). SQLite serialises writers, so a statement sees
 //! every earlier write. Instants are whole microseconds since the Unix epoch,
 //! taken from the component's clock.
+//!
+//! Zero setup: a database without the tables gets them on first use (the
+//! idempotent `migrations/sqlite/V1__schema.sql`, one statement per call),
+//! so `spin up` and `spin cloud deploy` need no migration step.
 
+use std::cell::Cell;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::row::{Row, Value};
@@ -62,9 +67,45 @@ const PRUNE_AFTER_US: i64 = 86_400 * MICROS_PER_SEC;
 /// At most this many stale rows are pruned per request.
 const PRUNE_BATCH: i64 = 100;
 
+/// The schema, applied when a statement finds a table missing.
+const SCHEMA: &str = include_str!("../../migrations/sqlite/V1__schema.sql");
+
+/// The statements of a schema file, one per `execute` (Spin runs only the
+/// first statement of a call): comments dropped, split at the `;` that ends
+/// a line, except inside a trigger's `BEGIN ... END;`.
+pub fn schema_statements(sql: &str) -> Vec<String> {
+    let mut statements = Vec::new();
+    let mut current = String::new();
+    let mut in_trigger_body = false;
+    for line in sql.lines() {
+        let line = line.split("--").next().unwrap_or("").trim_end();
+        if line.trim().is_empty() {
+            continue;
+        }
+        current.push_str(line);
+        current.push('\n');
+        let upper = line.trim().to_ascii_uppercase();
+        if upper == "BEGIN" {
+            in_trigger_body = true;
+        }
+        let ends = if in_trigger_body {
+            upper == "END;"
+        } else {
+            line.ends_with(';')
+        };
+        if ends {
+            in_trigger_body = false;
+            statements.push(std::mem::take(&mut current).trim().to_owned());
+        }
+    }
+    statements
+}
+
 pub struct SqliteStore<C> {
     connection: C,
     clock: fn() -> i64,
+    /// Whether this instance already applied the schema (once is enough).
+    schema_applied: Cell<bool>,
 }
 
 /// Microseconds since the Unix epoch (the WASI wall clock inside Spin).
@@ -81,15 +122,38 @@ impl<C: SqliteConnection> SqliteStore<C> {
     }
 
     pub fn with_clock(connection: C, clock: fn() -> i64) -> Self {
-        SqliteStore { connection, clock }
+        SqliteStore {
+            connection,
+            clock,
+            schema_applied: Cell::new(false),
+        }
     }
 
     fn now(&self) -> Value {
         Value::Int((self.clock)())
     }
 
+    /// Runs a statement; one that finds a table missing creates the schema
+    /// and runs once more.
     fn execute(&self, statement: &str, params: &[Value]) -> Result<Rows, StoreError> {
-        self.connection.execute(statement, params)
+        match self.connection.execute(statement, params) {
+            Err(StoreError::Unavailable(message))
+                if message.contains("no such table") && !self.schema_applied.get() =>
+            {
+                self.apply_schema()?;
+                self.connection.execute(statement, params)
+            }
+            result => result,
+        }
+    }
+
+    fn apply_schema(&self) -> Result<(), StoreError> {
+        self.schema_applied.set(true);
+        for statement in schema_statements(SCHEMA) {
+            self.connection.execute(&statement, &[])?;
+        }
+        crate::log::info("sqlite: the database had no tables; created them (migrations/sqlite)");
+        Ok(())
     }
 
     fn first_row(&self, statement: &str, params: &[Value]) -> Result<Option<Row>, StoreError> {
@@ -477,11 +541,55 @@ mod tests {
 
     fn store() -> SqliteStore<Rusqlite> {
         let connection = rusqlite::Connection::open_in_memory().unwrap();
-        let schema = include_str!("../../migrations/sqlite/V1__schema.sql");
-        connection.execute_batch(schema).unwrap();
+        connection.execute_batch(SCHEMA).unwrap();
         // Idempotent, as `spin up --sqlite @file` needs it to be.
-        connection.execute_batch(schema).unwrap();
+        connection.execute_batch(SCHEMA).unwrap();
         SqliteStore::with_clock(Rusqlite(connection), test_clock)
+    }
+
+    #[test]
+    fn the_schema_splits_into_its_statements_triggers_whole() {
+        let statements = schema_statements(SCHEMA);
+        let creates = SCHEMA.matches("\nCREATE ").count();
+        assert_eq!(statements.len(), creates, "{statements:#?}");
+        assert!(statements
+            .iter()
+            .all(|s| s.starts_with("CREATE") && s.ends_with(';')));
+        let trigger = statements
+            .iter()
+            .find(|s| s.contains("sessions_retire_refresh_token"))
+            .unwrap();
+        assert!(trigger.contains("INSERT OR REPLACE") && trigger.ends_with("END;"));
+        assert!(!statements.iter().any(|s| s.contains("--")));
+    }
+
+    #[test]
+    fn an_empty_database_gets_the_schema_on_first_use_one_statement_at_a_time() {
+        let connection = rusqlite::Connection::open_in_memory().unwrap();
+        let store = SqliteStore::with_clock(Rusqlite(connection), test_clock);
+        let user = store.insert_user(&new_user("first@example.com")).unwrap();
+        session(&store, &user, b"r1");
+        assert!(store
+            .rotate_refresh_token(b"r1", b"r2", 60)
+            .unwrap()
+            .is_some());
+        // The trigger came with it.
+        assert!(store
+            .find_refresh_token(b"r1")
+            .unwrap()
+            .unwrap()
+            .retired_ms_ago
+            .is_some());
+        let tables: i64 = store
+            .connection
+            .0
+            .query_row(
+                "SELECT count(*) FROM sqlite_schema WHERE type = 'table'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(tables, 4);
     }
 
     fn new_user(email: &str) -> NewUser {

@@ -250,24 +250,19 @@ impl TestDb {
         }
     }
 
-    /// Takes the database away under a running service: the Postgres
-    /// database is dropped, the SQLite database loses its tables.
+    /// Drops the Postgres database (connections and all), also under a
+    /// running service.
     pub fn drop_now(&self) {
-        match self.backend {
-            Backend::Postgres => {
-                if let Ok(mut admin) = postgres::Client::connect(ADMIN_URL, postgres::NoTls) {
-                    let _ = admin.batch_execute(&format!(
-                        "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
-                        self.name
-                    ));
-                }
-            }
-            Backend::Sqlite => {
-                let _ = self.sqlite().execute_batch(
-                    "DROP TABLE IF EXISTS retired_refresh_tokens; DROP TABLE IF EXISTS sessions; \
-                     DROP TABLE IF EXISTS login_throttle; DROP TABLE IF EXISTS users;",
-                );
-            }
+        assert_eq!(
+            self.backend,
+            Backend::Postgres,
+            "a Postgres-only test helper"
+        );
+        if let Ok(mut admin) = postgres::Client::connect(ADMIN_URL, postgres::NoTls) {
+            let _ = admin.batch_execute(&format!(
+                "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
+                self.name
+            ));
         }
     }
 }
