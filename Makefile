@@ -43,7 +43,7 @@ $(DEV_KEYS)/private.pem:
 # The database follows database_url (spin.toml's default: sqlite:default,
 # the file .spin/sqlite_db.db); a Postgres database is created if missing.
 migrate: runner
-	@echo "==> applying migrations to $${SPIN_VARIABLE_DATABASE_URL:-sqlite:default}"
+	@echo "==> applying migrations to $(if $(SPIN_VARIABLE_DATABASE_URL),the database in SPIN_VARIABLE_DATABASE_URL,sqlite:default (.spin/sqlite_db.db))"
 	$(RUNNER) migrate --create-database --runtime-config-file runtime-config.toml
 
 up: build dev-keys migrate
