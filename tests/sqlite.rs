@@ -6,6 +6,7 @@
 mod common;
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use common::*;
 use serde_json::json;
@@ -158,10 +159,14 @@ fn a_locked_database_is_503_after_the_busy_timeout_and_nothing_is_half_written()
 }
 
 /// Clears the immutable attribute again, so the temporary directory can go.
-struct Immutable(std::path::PathBuf);
+struct Immutable(std::path::PathBuf, #[allow(dead_code)] Arc<TestDb>);
 
 impl Immutable {
-    fn set(path: std::path::PathBuf) -> Immutable {
+    /// Makes the service's SQLite file immutable until the guard drops. The
+    /// guard keeps the database (its temporary directory) alive, so that the
+    /// attribute is cleared before the directory is removed.
+    fn set(db: Arc<TestDb>) -> Immutable {
+        let path = db.sqlite_path();
         // Root (the tests' user) ignores file permissions; the immutable
         // attribute binds root too.
         let status = std::process::Command::new("chattr")
@@ -170,7 +175,7 @@ impl Immutable {
             .status()
             .expect("chattr (e2fsprogs) is needed to make a file read-only for root");
         assert!(status.success(), "chattr +i {}", path.display());
-        Immutable(path)
+        Immutable(path, db)
     }
 }
 
@@ -187,8 +192,9 @@ impl Drop for Immutable {
 fn a_read_only_database_file_is_503_with_a_log_line() {
     let db = TestDb::create_sqlite();
     migrate(&db);
-    let _read_only = Immutable::set(db.sqlite_path());
     let service = Service::builder().on(db).start();
+    // Before the first request: the runner opens the file on first use.
+    let _read_only = Immutable::set(service.db.clone());
     let client = service.plain();
     let response = post_json(
         &client,

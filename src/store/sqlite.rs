@@ -392,10 +392,13 @@ impl<C: SqliteConnection> Store for SqliteStore<C> {
 
     fn find_refresh_token(&self, digest: &[u8]) -> Result<Option<KnownRefreshToken>, StoreError> {
         // A retired token names its session in retired_refresh_tokens; a
-        // current one is the session's refresh_token_hash.
+        // current one is the session's refresh_token_hash. The age is
+        // rounded to milliseconds as Postgres does, and never negative: with
+        // instants from several instances' clocks, one running behind must
+        // not turn a reuse into one inside the grace period.
         let statement = format!(
             "SELECT s.id AS session_id, s.user_id AS session_user_id, \
-               (?2 - t.retired_at) / 1000 AS retired_ms_ago, \
+               (max(0, ?2 - t.retired_at) + 500) / 1000 AS retired_ms_ago, \
                (s.revoked_at IS NULL AND s.absolute_expires_at > ?2) AS session_active, {} \
              FROM (SELECT 1) AS one \
              LEFT JOIN retired_refresh_tokens t ON t.token_hash = ?1 \
@@ -820,6 +823,29 @@ mod tests {
         assert_eq!(store.find_refresh_token(b"x").unwrap(), None);
         assert_eq!(store.find_refresh_token(b"y").unwrap(), None);
         assert!(store.find_refresh_token(b"z").unwrap().is_some());
+    }
+
+    #[test]
+    fn a_retired_tokens_age_is_rounded_and_never_negative() {
+        let store = store();
+        let user = store.insert_user(&new_user("clock@example.com")).unwrap();
+        session(&store, &user, b"one");
+        store
+            .rotate_refresh_token(b"one", b"two", 3600)
+            .unwrap()
+            .unwrap();
+        NOW_US.with(|now| now.set(now.get() + 1_499_600));
+        let age = |store: &SqliteStore<Rusqlite>| {
+            store
+                .find_refresh_token(b"one")
+                .unwrap()
+                .unwrap()
+                .retired_ms_ago
+        };
+        assert_eq!(age(&store), Some(1500));
+        // Another instance whose clock is two seconds behind.
+        NOW_US.with(|now| now.set(now.get() - 3_500_000));
+        assert_eq!(age(&store), Some(0));
     }
 
     #[test]
