@@ -23,6 +23,14 @@ OUT=bench/results/latest.json
 
 command -v wrk >/dev/null || { echo "==> installing wrk"; apt-get install -y -qq wrk >/dev/null; }
 
+# Without a PostgreSQL server (the zero-setup case) only SQLite is measured.
+if [[ " $BACKENDS " == *" postgres "* ]] &&
+    ! { command -v pg_isready >/dev/null && pg_isready -h 127.0.0.1 -p 5432 -q; }; then
+    echo "==> no PostgreSQL on 127.0.0.1:5432: measuring SQLite only"
+    BACKENDS=$(echo " $BACKENDS " | sed 's/ postgres / /; s/^ *//; s/ *$//')
+    [ -n "$BACKENDS" ] || { echo "no backend left to measure" >&2; exit 1; }
+fi
+
 RUNNER_PID=""
 stop_runner() {
     if [ -n "$RUNNER_PID" ]; then
@@ -125,7 +133,8 @@ run() {
     json=$(echo "$output" | sed -n 's/^BENCH_JSON //p')
     wrk_cpu=$(echo "$output" | awk '/^WRK_CPU/ {print $2 + $3}')
     runner_cpu=$(awk -v t=$((after - before)) -v hz="$TICKS_PER_SECOND" 'BEGIN {print t / hz}')
-    db_cpu=$(awk -v t=$((db_after - db_before)) -v hz="$TICKS_PER_SECOND" 'BEGIN {print t / hz}')
+    # postgres processes that exit during the run take their ticks with them.
+    db_cpu=$(awk -v t=$((db_after - db_before)) -v hz="$TICKS_PER_SECOND" 'BEGIN {print (t > 0 ? t : 0) / hz}')
     RESULTS+=("$(python3 -c '
 import json, sys
 r = json.loads(sys.argv[1]); r["route"] = sys.argv[2]; r["backend"] = sys.argv[6]
