@@ -29,6 +29,14 @@ fn me_status(service: &Service, access: &str) -> u16 {
         .as_u16()
 }
 
+/// Sets every session's `column` (an expiry) to a second ago.
+fn expire_sessions(service: &Service, column: &str) {
+    service.db.execute(&format!(
+        "UPDATE sessions SET {column} = {}",
+        service.db.seconds_ago(1)
+    ));
+}
+
 /// Logs a new user in; returns (client, access token, refresh token).
 fn session(service: &Service) -> (Client, String, String) {
     let client = service.browser();
@@ -226,10 +234,7 @@ fn the_absolute_timeout_ends_a_session_that_keeps_refreshing() {
     let (client, _, _) = session(&service);
     assert_eq!(refresh_status(&service, &client), 200);
     // Move the login far enough into the past (the setting counts minutes).
-    service.db.execute(&format!(
-        "UPDATE sessions SET absolute_expires_at = {}",
-        service.db.seconds_ago(1)
-    ));
+    expire_sessions(&service, "absolute_expires_at");
     let response = client
         .post(service.url("/api/auth/refresh"))
         .send()
@@ -424,10 +429,7 @@ fn a_refresh_token_past_its_sliding_expiry_is_refused() {
     let (client, _, _) = session(&service);
     // The current refresh token's own lifetime ran out; the session's
     // absolute timeout did not.
-    service.db.execute(&format!(
-        "UPDATE sessions SET expires_at = {}",
-        service.db.seconds_ago(1)
-    ));
+    expire_sessions(&service, "expires_at");
     let response = client
         .post(service.url("/api/auth/refresh"))
         .send()

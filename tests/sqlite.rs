@@ -9,7 +9,6 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use common::*;
-use serde_json::json;
 
 /// (table, column, NOT NULL) of every application table.
 type Columns = BTreeSet<(String, String, bool)>;
@@ -97,26 +96,7 @@ fn a_corrupt_database_file_is_503_with_a_log_line_and_health_stays_up() {
     let db = TestDb::create_sqlite();
     std::fs::write(db.sqlite_path(), vec![0x5a; 16 * 1024]).unwrap();
     let service = Service::builder().on(db).start();
-    let client = service.plain();
-    let response = post_json(
-        &client,
-        &service.url("/api/auth/register"),
-        &register_body(&unique_email("corrupt")),
-    );
-    assert_eq!(
-        detail(response),
-        (503, json!("Service temporarily unavailable"))
-    );
-    let health = client
-        .get(service.url("/api/healthchecker"))
-        .send()
-        .unwrap();
-    assert_eq!(health.status(), 200);
-    assert!(
-        service.logs().contains("not a database"),
-        "{}",
-        service.logs()
-    );
+    assert_database_fault_is_503(&service, "not a database");
 }
 
 #[test]
@@ -195,22 +175,7 @@ fn a_read_only_database_file_is_503_with_a_log_line() {
     let service = Service::builder().on(db).start();
     // Before the first request: the runner opens the file on first use.
     let _read_only = Immutable::set(service.db.clone());
-    let client = service.plain();
-    let response = post_json(
-        &client,
-        &service.url("/api/auth/register"),
-        &register_body(&unique_email("readonly")),
-    );
-    assert_eq!(
-        detail(response),
-        (503, json!("Service temporarily unavailable"))
-    );
-    let health = client
-        .get(service.url("/api/healthchecker"))
-        .send()
-        .unwrap();
-    assert_eq!(health.status(), 200);
-    assert!(service.logs().contains("readonly"), "{}", service.logs());
+    assert_database_fault_is_503(&service, "readonly");
 }
 
 #[test]

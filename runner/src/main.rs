@@ -161,7 +161,11 @@ fn run(cli: Cli) -> Result<()> {
             let dir = current_dir()?.join(dir);
             match sqlite_label {
                 Some(label) => {
-                    let paths = sqlite_paths(&args.app, &manifest::Manifest::from_file(&args.app.from)?)?;
+                    let paths = sqlite_paths(
+                        &args.app,
+                        &manifest::Manifest::from_file(&args.app.from)?,
+                        &load_runtime_config(&args.app)?,
+                    )?;
                     let path = paths.get(label).with_context(|| {
                         format!("no SQLite database `{label}`: add [sqlite_database.{label}] to the runtime config")
                     })?;
@@ -192,14 +196,19 @@ fn current_dir() -> Result<PathBuf> {
 
 /// The SQLite files of the app's database labels: the runtime config's
 /// `[sqlite_database.*]`, and `default` in the state directory.
+/// The `--runtime-config-file`, or an empty runtime config.
+fn load_runtime_config(args: &AppArgs) -> Result<runtime_config::RuntimeConfig> {
+    match &args.runtime_config_file {
+        Some(path) => runtime_config::RuntimeConfig::from_file(path),
+        None => Ok(runtime_config::RuntimeConfig::default()),
+    }
+}
+
 fn sqlite_paths(
     args: &AppArgs,
     manifest: &manifest::Manifest,
+    runtime_config: &runtime_config::RuntimeConfig,
 ) -> Result<std::collections::HashMap<String, PathBuf>> {
-    let runtime_config = match &args.runtime_config_file {
-        Some(path) => runtime_config::RuntimeConfig::from_file(path)?,
-        None => runtime_config::RuntimeConfig::default(),
-    };
     let state_dir = match &args.state_dir {
         Some(dir) => current_dir()?.join(dir),
         None => manifest.dir.join(".spin"),
@@ -212,10 +221,7 @@ fn sqlite_paths(
 
 fn load_app(args: &AppArgs) -> Result<App> {
     let manifest = manifest::Manifest::from_file(&args.from)?;
-    let runtime_config = match &args.runtime_config_file {
-        Some(path) => runtime_config::RuntimeConfig::from_file(path)?,
-        None => runtime_config::RuntimeConfig::default(),
-    };
+    let runtime_config = load_runtime_config(args)?;
     let cli_values = variables::parse_cli_variables(&args.variables)?;
     for key in cli_values.keys() {
         if !manifest.variables.contains_key(key) {
@@ -247,7 +253,7 @@ fn load_app(args: &AppArgs) -> Result<App> {
                 })
         })
         .collect::<Result<Vec<_>>>()?;
-    let sqlite_paths = sqlite_paths(args, &manifest)?;
+    let sqlite_paths = sqlite_paths(args, &manifest, &runtime_config)?;
     sqlite::check_labels(
         &manifest.component.id,
         &manifest.component.sqlite_databases,
@@ -269,10 +275,7 @@ fn resolve_one_variable(args: &AppArgs, name: &str) -> Result<String> {
     let decl = manifest.variables.get(name).with_context(|| {
         format!("the application has no `{name}` variable; pass --database-url")
     })?;
-    let runtime_config = match &args.runtime_config_file {
-        Some(path) => runtime_config::RuntimeConfig::from_file(path)?,
-        None => runtime_config::RuntimeConfig::default(),
-    };
+    let runtime_config = load_runtime_config(args)?;
     let cli_values = variables::parse_cli_variables(&args.variables)?;
     let providers = variables::providers(&runtime_config, &manifest.dir)?;
     let decls = std::collections::BTreeMap::from([(name.to_owned(), decl.clone())]);

@@ -199,20 +199,18 @@ impl TestDb {
     }
 
     pub fn query_i64(&self, statement: &str) -> i64 {
-        match self.backend {
-            Backend::Postgres => self
-                .client()
-                .query_one(statement, &[])
-                .expect("test SQL")
-                .get(0),
-            Backend::Sqlite => self
-                .sqlite()
-                .query_row(statement, [], |row| row.get(0))
-                .expect("test SQL"),
-        }
+        self.query_value(statement)
     }
 
     pub fn query_text(&self, statement: &str) -> String {
+        self.query_value(statement)
+    }
+
+    /// The first column of the one row `statement` returns.
+    fn query_value<T>(&self, statement: &str) -> T
+    where
+        T: for<'a> postgres::types::FromSql<'a> + rusqlite::types::FromSql,
+    {
         match self.backend {
             Backend::Postgres => self
                 .client()
@@ -622,6 +620,28 @@ pub fn statuses_in_parallel(n: usize, send: impl Fn() -> Response + Sync) -> Vec
             .collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     })
+}
+
+/// A database fault the service survives: a registration is a plain `503`,
+/// the healthchecker (which needs no database) still answers, and the log
+/// gives the reason (`log_reason`).
+pub fn assert_database_fault_is_503(service: &Service, log_reason: &str) {
+    let client = service.plain();
+    let response = post_json(
+        &client,
+        &service.url("/api/auth/register"),
+        &register_body(&unique_email("fault")),
+    );
+    assert_eq!(
+        detail(response),
+        (503, json!("Service temporarily unavailable"))
+    );
+    let health = client
+        .get(service.url("/api/healthchecker"))
+        .send()
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    assert!(service.logs().contains(log_reason), "{}", service.logs());
 }
 
 /// `POST /api/auth/refresh` with `client`'s cookies; the status.
