@@ -3,7 +3,10 @@
 # (default: "postgres sqlite") starts the runner (strict off, as in
 # production) against a scratch database and measures each route with wrk
 # for BENCH_SECONDS (default 10) at 16 connections; routes that touch no
-# database (health, JWKS) are measured once, with the first backend. Prints
+# database (health, JWKS) are measured once, with the first backend. Then
+# the one-connection rows: health, JWKS, /me and a 404, each on a single
+# keep-alive connection (wrk -t1 -c1), the latency a lone browser or curl
+# sees (a response that leaves in two TCP writes stalls ~40 ms there). Prints
 # one table and writes it, with the machine's description, to
 # bench/results/latest.json.
 set -euo pipefail
@@ -113,16 +116,18 @@ db_ticks() {
 TICKS_PER_SECOND=$(getconf CLK_TCK)
 RESULTS=()
 
-# run NAME PATH SCRIPT THREADS [ENV...] (of the backend in $BACKEND)
+# run NAME PATH SCRIPT THREADS [ENV...] (of the backend in $BACKEND), at
+# $CONNS connections (default $CONNECTIONS). A NAME ending in "(404)"
+# expects 404s: they are not errors there.
 run() {
-    local name=$1 path=$2 script=$3 threads=$4
+    local name=$1 path=$2 script=$3 threads=$4 conns=${CONNS:-$CONNECTIONS}
     shift 4
-    echo "==> $name ($BACKEND): $SECONDS_PER_ROUTE s at $CONNECTIONS connections"
+    echo "==> $name ($BACKEND): $SECONDS_PER_ROUTE s at $conns connections"
     local before after db_before db_after output wrk_cpu log_before instantiate_ms
     log_before=$(wc -l < /tmp/spin-auth-bench.err)
     before=$(cpu_ticks "$RUNNER_PID")
     db_before=$(db_ticks)
-    output=$(env "$@" /usr/bin/time -f 'WRK_CPU %U %S' wrk -t"$threads" -c$CONNECTIONS -d"${SECONDS_PER_ROUTE}s" \
+    output=$(env "$@" /usr/bin/time -f 'WRK_CPU %U %S' wrk -t"$threads" -c"$conns" -d"${SECONDS_PER_ROUTE}s" \
         --latency -s "bench/$script" "$BASE$path" 2>&1)
     after=$(cpu_ticks "$RUNNER_PID")
     db_after=$(db_ticks)
@@ -141,8 +146,9 @@ r = json.loads(sys.argv[1]); r["route"] = sys.argv[2]; r["backend"] = sys.argv[6
 r["runner_cpu_s"] = float(sys.argv[3]); r["wrk_cpu_s"] = float(sys.argv[4]); r["db_cpu_s"] = float(sys.argv[5])
 r["runner_cpu_ms_per_request"] = round(1000 * r["runner_cpu_s"] / max(r["requests"], 1), 3)
 r["db_cpu_ms_per_request"] = round(1000 * r["db_cpu_s"] / max(r["requests"], 1), 3)
-r["instantiate_ms"] = float(sys.argv[7])
-print(json.dumps(r))' "$json" "$name" "$runner_cpu" "$wrk_cpu" "$db_cpu" "$BACKEND" "$instantiate_ms")")
+r["instantiate_ms"] = float(sys.argv[7]); r["connections"] = int(sys.argv[8])
+if r["route"].endswith("(404)"): r["errors"] -= r["status_errors"]
+print(json.dumps(r))' "$json" "$name" "$runner_cpu" "$wrk_cpu" "$db_cpu" "$BACKEND" "$instantiate_ms" "$conns")")
 }
 
 FIRST=1
@@ -157,6 +163,14 @@ for BACKEND in $BACKENDS; do
     run "POST /api/auth/refresh" /api/auth/refresh refresh.lua $CONNECTIONS BENCH_TOKENS="${TOKENS#,}"
     run "POST /api/auth/login" /api/auth/login login.lua 2 BENCH_EMAIL="$EMAIL" BENCH_PASSWORD="$PASSWORD"
     run "POST /api/auth/register" /api/auth/register register.lua 2
+    if [ "$FIRST" = 0 ]; then
+        # One keep-alive connection, one request at a time.
+        CONNS=1 run "GET /api/healthchecker" /api/healthchecker get.lua 1
+        CONNS=1 run "GET /.well-known/jwks.json" /.well-known/jwks.json get.lua 1
+        CONNS=1 run "GET /api/users/me" /api/users/me get.lua 1 BENCH_COOKIE="$ACCESS_COOKIE"
+        CONNS=1 run "GET /api/nope (404)" /api/nope get.lua 1
+        FIRST=done
+    fi
     stop_runner
 done
 
@@ -177,14 +191,14 @@ machine = {"cores": os.cpu_count(), "cpu": cpu, "load_tool": "wrk", "seconds_per
 json.dump({"machine": machine, "routes": rows}, open(out, "w"), indent=2)
 print(f"\n{machine['cores']} cores, {cpu}; wrk on the same machine, {connections} connections, {seconds} s per route")
 print("db CPU = the PostgreSQL server's; SQLite runs inside the runner, so its CPU is in the runner's\n")
-header = f"| {'route':<28} | {'backend':<14} | {'req/s':>8} | {'p50 ms':>7} | {'p99 ms':>7} | {'errors':>6} | {'runner CPU ms/req':>17} | {'db CPU ms/req':>13} | {'instantiate ms':>14} | {'wrk CPU share':>13} |"
+header = f"| {'route':<28} | {'backend':<14} | {'conns':>5} | {'req/s':>8} | {'p50 ms':>7} | {'p99 ms':>7} | {'errors':>6} | {'runner CPU ms/req':>17} | {'db CPU ms/req':>13} | {'instantiate ms':>14} | {'wrk CPU share':>13} |"
 print(header); print("|" + "|".join("-" * (len(c)) for c in header.split("|")[1:-1]) + "|")
 for r in rows:
     share = r["wrk_cpu_s"] / max(r["wrk_cpu_s"] + r["runner_cpu_s"], 1e-9)
-    backend = "-" if r["route"] in ("GET /api/healthchecker", "GET /.well-known/jwks.json") else r["backend"]
-    print(f"| {r['route']:<28} | {backend:<14} | {r['rps']:>8.0f} | {r['p50_ms']:>7.2f} | {r['p99_ms']:>7.2f} | {r['errors']:>6} | {r['runner_cpu_ms_per_request']:>17.3f} | {r['db_cpu_ms_per_request']:>13.3f} | {r['instantiate_ms']:>14.3f} | {share:>12.0%} |")
+    backend = "-" if r["route"] in ("GET /api/healthchecker", "GET /.well-known/jwks.json", "GET /api/nope (404)") else r["backend"]
+    print(f"| {r['route']:<28} | {backend:<14} | {r['connections']:>5} | {r['rps']:>8.0f} | {r['p50_ms']:>7.2f} | {r['p99_ms']:>7.2f} | {r['errors']:>6} | {r['runner_cpu_ms_per_request']:>17.3f} | {r['db_cpu_ms_per_request']:>13.3f} | {r['instantiate_ms']:>14.3f} | {share:>12.0%} |")
 for r in rows:
-    if r["route"] == "GET /api/users/me":
+    if r["route"] == "GET /api/users/me" and r["connections"] > 1:
         cost = r["runner_cpu_ms_per_request"] + r["db_cpu_ms_per_request"]
         print(f"\n/me ({r['backend']}): instantiating the component is {r['instantiate_ms']:.3f} ms of "
               f"{cost:.3f} ms CPU per request ({r['instantiate_ms'] / cost:.0%})", end="")

@@ -189,7 +189,9 @@ pub async fn serve(app: App, listen: SocketAddr, strict: bool) -> Result<()> {
                         continue;
                     }
                 };
-                let _ = stream.set_nodelay(true);
+                // No `TCP_NODELAY`: Spin's HTTP trigger leaves Nagle's
+                // algorithm on, so a response written in two pieces stalls
+                // here as it does there (see README, "The runner and Spin").
                 let server = server.clone();
                 let service = hyper::service::service_fn(move |req| {
                     let server = server.clone();
