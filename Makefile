@@ -16,13 +16,23 @@ DEV_KEYS := .dev-keys
 # Local development serves plain http, where browsers drop Secure cookies.
 export SPIN_VARIABLE_COOKIE_SECURE ?= false
 
-.PHONY: all build wasm runner up migrate dev-keys test lint fmt bench bench-micro clean
+.PHONY: all build wasm wasm-target runner up migrate dev-keys test lint fmt bench bench-micro schemathesis clean
 
 all: build
 
 build: wasm runner
 
-wasm:
+# The component's target, installed when rustup is there and the target is
+# not (idempotent; rust-toolchain.toml names it, but rustup does not fetch
+# it by itself when RUSTUP_AUTO_INSTALL=0 or on older rustups).
+wasm-target:
+	@if command -v rustup >/dev/null 2>&1 && \
+	    ! rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2; then \
+	    echo "==> installing the wasm32-wasip2 target (rustup target add)"; \
+	    rustup target add wasm32-wasip2; \
+	fi
+
+wasm: wasm-target
 	@echo "==> building the component ($(WASM))"
 	$(CARGO) build --target wasm32-wasip2 --release -p spin-auth
 
@@ -58,14 +68,14 @@ up: build dev-keys migrate
 # (the black-box tests only) against SQLite.
 test: build
 	@echo "==> running the test suite (black-box tests against PostgreSQL)"
-	@set -o pipefail; $(CARGO) test --profile native --workspace 2>&1 | tee target/test.log
+	@set -o pipefail; $(CARGO) test --profile native --workspace --features spin-auth/native-db 2>&1 | tee target/test.log
 	@echo "==> running the black-box tests against SQLite"
 	@set -o pipefail; SPIN_AUTH_TEST_BACKEND=sqlite $(CARGO) test --profile native --workspace --test '*' 2>&1 | tee -a target/test.log
 	@awk '/^test result:/ {p += $$4; f += $$6} END {printf "%d passed, %d failed\n", p, f}' target/test.log
 
-lint:
+lint: wasm-target
 	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy --profile native --workspace --all-targets -- -D warnings
+	$(CARGO) clippy --profile native --workspace --all-targets --features spin-auth/native-db -- -D warnings
 	$(CARGO) clippy --target wasm32-wasip2 --release -p spin-auth -- -D warnings
 
 fmt:

@@ -10,6 +10,7 @@
 //!   spin-auth-runner run-wasm --env CRITERION_HOME=target/criterion-wasm <crypto-*.wasm> --bench
 //!
 //! The RS256 keys are the development keys in `.dev-keys/` (`make dev-keys`).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::time::Duration;
 

@@ -146,6 +146,8 @@ pub enum StoreError {
     /// The database is down, unreachable or failed; the text is for the log
     /// only (no SQL, no values).
     Unavailable(String),
+    /// Another instance is migrating the schema: try again in a moment.
+    Migrating,
 }
 
 impl From<StoreError> for ApiError {
@@ -154,6 +156,10 @@ impl From<StoreError> for ApiError {
             StoreError::Conflict => ApiError::Conflict("Account already exist"),
             StoreError::Unavailable(reason) => {
                 crate::log::error(&format!("database unavailable: {reason}"));
+                ApiError::Unavailable
+            }
+            StoreError::Migrating => {
+                crate::log::warn("another instance is migrating the database schema: 503");
                 ApiError::Unavailable
             }
         }

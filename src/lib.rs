@@ -7,7 +7,6 @@
 //! settings), `error` (the one error type). Only `spin` and
 //! `store::postgres` touch spin-sdk; everything else is plain Rust and is
 //! unit tested natively.
-#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod auth;

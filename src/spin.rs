@@ -3,15 +3,17 @@
 //! `database_url` names (Postgres or SQLite), and nothing else.
 
 use futures::StreamExt;
-use spin_sdk::http::{Fields, IncomingRequest, Method, OutgoingResponse, ResponseOutparam};
+use spin_sdk::http::{
+    Fields, IncomingRequest, Method, OutgoingBody, OutgoingResponse, ResponseOutparam,
+};
+use wasi::io::streams::OutputStream;
 use spin_sdk::http_component;
 
 use crate::config::{Config, Database, Variables};
 use crate::http::{self, Body, Request, Response, MAX_BODY_BYTES};
-use crate::store::postgres::PostgresStore;
-use crate::store::spin_sqlite::SpinSqlite;
-use crate::store::sqlite::SqliteStore;
-use crate::store::DownStore;
+use crate::store::db::spin_pg::SpinPostgres;
+use crate::store::db::spin_sqlite::SpinSqlite;
+use crate::store::{DownStore, SqlStore};
 
 struct SpinVariables;
 
@@ -26,20 +28,21 @@ async fn handle(incoming: IncomingRequest, response_out: ResponseOutparam) {
     let request = read_request(incoming).await;
     let config = Config::new(&SpinVariables);
     let response = match config.database() {
-        Ok(Database::Postgres(url)) => http::route(&request, &config, &PostgresStore::new(url)),
+        Ok(Database::Postgres(url)) => {
+            http::route(&request, &config, &SqlStore::new(SpinPostgres::new(url)))
+        }
         Ok(Database::Sqlite(name)) => {
-            let store = SqliteStore::new(SpinSqlite::new(name));
-            http::route(&request, &config, &store)
+            http::route(&request, &config, &SqlStore::new(SpinSqlite::new(name)))
         }
         Err(error) => {
             let reason = format!(
                 "configuration error: variable `{}`: {}",
                 error.variable, error.problem
             );
-            http::route(&request, &config, &DownStore::new(reason))
+            http::route(&request, &config, &DownStore::down(reason))
         }
     };
-    send(response, response_out).await;
+    send(response, response_out);
 }
 
 async fn read_request(incoming: IncomingRequest) -> Request {
@@ -93,16 +96,73 @@ fn method_name(method: &Method) -> String {
     method.to_string().to_ascii_uppercase()
 }
 
-async fn send(response: Response, response_out: ResponseOutparam) {
-    let headers: Vec<(String, Vec<u8>)> = response
+/// Hands the response over in one piece: `content-length` set, the whole
+/// body written and the body finished BEFORE the response is passed to the
+/// host. The host's HTTP server then finds headers and body ready together
+/// and writes them in one TCP segment. Handing the response over first (as
+/// `ResponseOutparam::set_with_body` does) lets the server flush the headers
+/// alone; Spin's trigger does not set `TCP_NODELAY`, so the body then waits
+/// for the client's delayed ACK (about 40 ms) on a keep-alive connection.
+fn send(response: Response, response_out: ResponseOutparam) {
+    let mut headers: Vec<(String, Vec<u8>)> = response
         .headers
         .into_iter()
         .map(|(name, value)| (name, value.into_bytes()))
         .collect();
+    if status_allows_body(response.status) {
+        headers.push((
+            "content-length".into(),
+            response.body.len().to_string().into_bytes(),
+        ));
+    }
     let fields = Fields::from_list(&headers).unwrap_or_else(|_| Fields::new());
     let outgoing = OutgoingResponse::new(fields);
     let _ = outgoing.set_status_code(response.status);
-    // The only failure is a client that hung up before reading the body:
-    // nothing to do, and not worth a log line per request.
-    let _ = response_out.set_with_body(outgoing, response.body).await;
+    let Ok(body) = outgoing.body() else {
+        return response_out.set(outgoing);
+    };
+    let Ok(stream) = body.write() else {
+        return response_out.set(outgoing);
+    };
+    let buffered = buffer_whole_body(&stream, &response.body);
+    if buffered {
+        drop(stream);
+        let _ = OutgoingBody::finish(body, None);
+        response_out.set(outgoing);
+    } else {
+        // Larger than the host buffers before the response is sent (1 MiB
+        // in wasmtime-wasi-http): stream it after handing the response over.
+        response_out.set(outgoing);
+        stream_rest(&stream, &response.body);
+        drop(stream);
+        let _ = OutgoingBody::finish(body, None);
+    }
+}
+
+/// 204 and 304 answers carry no body and no `content-length`.
+fn status_allows_body(status: u16) -> bool {
+    !matches!(status, 204 | 304)
+}
+
+/// Writes the body into the host's buffer without waiting; false when the
+/// host will not take all of it before the response is sent.
+fn buffer_whole_body(stream: &OutputStream, bytes: &[u8]) -> bool {
+    if bytes.is_empty() {
+        return true;
+    }
+    match stream.check_write() {
+        Ok(permitted) if permitted >= bytes.len() as u64 => stream.write(bytes).is_ok(),
+        _ => false,
+    }
+}
+
+/// The slow path for big bodies. A client that hung up is not worth a log
+/// line per request: writing just stops.
+fn stream_rest(stream: &OutputStream, bytes: &[u8]) {
+    // `blocking-write-and-flush` takes at most 4096 bytes per call.
+    for chunk in bytes.chunks(4096) {
+        if stream.blocking_write_and_flush(chunk).is_err() {
+            return;
+        }
+    }
 }

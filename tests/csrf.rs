@@ -1,4 +1,5 @@
 //! CSRF and CORS for browsers (API.md, Browsers).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 

@@ -1,4 +1,5 @@
 //! `POST /api/auth/login` and `GET /api/users/me` (API.md, Routes).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 

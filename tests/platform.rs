@@ -1,5 +1,6 @@
 //! The platform: the runner serves the component like `spin up`, and fails
 //! clearly when it cannot.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 

@@ -2,6 +2,7 @@
 //! suite runs on: the schema matches Postgres', the zero-setup default
 //! works, and faults (a corrupt file, a locked database) are a clear 503
 //! with a log line that loses nothing.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 

@@ -4,6 +4,8 @@
 //! variables, `spin:postgres/postgres@4.0.0`, `spin:sqlite/sqlite@3.0.0`,
 //! per-request instances); `migrate` applies the SQL migrations to the
 //! app's database, PostgreSQL or SQLite.
+// Workspace lints deny unwrap/expect/panic; tests may use them.
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 mod allowed_hosts;
 mod bindings;
@@ -109,11 +111,6 @@ struct MigrateArgs {
     #[arg(long = "database-url")]
     database_url: Option<String>,
 
-    /// The directory holding `V<n>__<name>.sql` migration files (default:
-    /// `migrations/postgres` or `migrations/sqlite`, after the URL).
-    #[arg(long)]
-    dir: Option<PathBuf>,
-
     /// Create the database first if it does not exist.
     #[arg(long = "create-database")]
     create_database: bool,
@@ -153,13 +150,7 @@ fn run(cli: Cli) -> Result<()> {
                 None => resolve_one_variable(&args.app, "database_url")?,
             };
             let database_url = database_url.trim();
-            let sqlite_label = database_url.strip_prefix("sqlite:");
-            let dir = args.dir.unwrap_or_else(|| {
-                let dialect = if sqlite_label.is_some() { "sqlite" } else { "postgres" };
-                PathBuf::from("migrations").join(dialect)
-            });
-            let dir = current_dir()?.join(dir);
-            match sqlite_label {
+            match database_url.strip_prefix("sqlite:") {
                 Some(label) => {
                     let paths = sqlite_paths(
                         &args.app,
@@ -169,9 +160,9 @@ fn run(cli: Cli) -> Result<()> {
                     let path = paths.get(label).with_context(|| {
                         format!("no SQLite database `{label}`: add [sqlite_database.{label}] to the runtime config")
                     })?;
-                    migrate::run_sqlite(path, &dir)
+                    migrate::run_sqlite(path)
                 }
-                None => migrate::run(database_url, &dir, args.create_database).await,
+                None => migrate::run(database_url, args.create_database).await,
             }
         }),
     }

@@ -1,59 +1,64 @@
-//! `spin-auth-runner migrate`: applies `V<n>__<name>.sql` files with refinery
-//! (idempotent: refinery records applied versions in its history table), to
-//! a PostgreSQL database or to an SQLite file.
+//! `spin-auth-runner migrate`: applies the component's own migrations
+//! (`migrations/`, embedded in `spin_auth::store::schema`) with the very
+//! code the component runs on first need, natively: same files, same
+//! `schema_migrations` table, same refusal of an edited migration.
 
 use std::path::Path;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
+use spin_auth::store::db::native::{NativePostgres, NativeSqlite};
+use spin_auth::store::db::Db;
+use spin_auth::store::schema::{self, Upgrade};
 use tokio_postgres::error::SqlState;
 
-use crate::postgres::connect;
+use crate::postgres::{connect, tls_config};
 
-pub async fn run(database_url: &str, dir: &Path, create_database: bool) -> Result<()> {
+pub async fn run(database_url: &str, create_database: bool) -> Result<()> {
     let config: tokio_postgres::Config =
         database_url.parse().context("parsing the database URL")?;
     if create_database {
         ensure_database(&config).await?;
     }
-    let migrations = load(dir)?;
-    let mut client = connect(&config)
-        .await
-        .context("connecting to the database")?;
-    let report = refinery::Runner::new(&migrations)
-        .run_async(&mut client)
-        .await
-        .context("applying migrations")?;
-    print_report(&report);
-    Ok(())
+    let url = database_url.to_owned();
+    // The native driver is blocking: off the async runtime's threads.
+    tokio::task::spawn_blocking(move || upgrade(&NativePostgres::from_client(blocking_client(&url)?)))
+    .await
+    .context("the migration task failed")?
+}
+
+/// A blocking client honouring the URL's `sslmode` as `up` does.
+fn blocking_client(url: &str) -> Result<::postgres::Client> {
+    let config: ::postgres::Config = url.parse().context("parsing the database URL")?;
+    let client = if config.get_ssl_mode() == ::postgres::config::SslMode::Disable {
+        config.connect(::postgres::NoTls)
+    } else {
+        let tls = tokio_postgres_rustls::MakeRustlsConnect::new(tls_config()?.as_ref().clone());
+        config.connect(tls)
+    };
+    client.context("connecting to the database")
 }
 
 /// The SQLite file is created (with its directory) if it does not exist.
-pub fn run_sqlite(path: &Path, dir: &Path) -> Result<()> {
-    let migrations = load(dir)?;
-    let mut connection = crate::sqlite::open_file(path)
+pub fn run_sqlite(path: &Path) -> Result<()> {
+    let connection = crate::sqlite::open_file(path)
         .with_context(|| format!("opening SQLite database {}", path.display()))?;
-    let report = refinery::Runner::new(&migrations)
-        .run(&mut connection)
-        .with_context(|| format!("applying migrations to {}", path.display()))?;
-    print_report(&report);
+    upgrade(&NativeSqlite::new(connection))
+        .with_context(|| format!("migrating {}", path.display()))
+}
+
+fn upgrade(db: &impl Db) -> Result<()> {
+    let upgrade = schema::upgrade(db).map_err(|e| anyhow!("{e:?}"))?;
+    print_report(&upgrade);
     Ok(())
 }
 
-fn load(dir: &Path) -> Result<Vec<refinery::Migration>> {
-    if !dir.is_dir() {
-        bail!("migrations directory {} does not exist", dir.display());
-    }
-    refinery::load_sql_migrations(dir)
-        .with_context(|| format!("loading migrations from {}", dir.display()))
-}
-
-fn print_report(report: &refinery::Report) {
-    let applied = report.applied_migrations();
+fn print_report(upgrade: &Upgrade) {
+    let applied = upgrade.applied();
     if applied.is_empty() {
-        println!("database is up to date");
+        println!("database is up to date (schema version {:?})", upgrade.after.last());
     } else {
-        for migration in applied {
-            println!("applied {migration}");
+        for version in applied {
+            println!("applied migration V{version}");
         }
     }
 }

@@ -235,7 +235,7 @@ fn create_pool(address: &str) -> Result<deadpool_postgres::Pool> {
 }
 
 /// rustls with the system's root certificates, built once.
-fn tls_config() -> Result<Arc<rustls::ClientConfig>> {
+pub fn tls_config() -> Result<Arc<rustls::ClientConfig>> {
     static CONFIG: OnceLock<Arc<rustls::ClientConfig>> = OnceLock::new();
     if let Some(config) = CONFIG.get() {
         return Ok(config.clone());

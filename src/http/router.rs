@@ -92,7 +92,7 @@ mod tests {
         route(
             &request,
             &Config::new(&vars),
-            &DownStore::new("connection refused"),
+            &DownStore::down("connection refused"),
         )
     }
 

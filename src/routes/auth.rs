@@ -183,7 +183,7 @@ pub fn refresh(ctx: &Context) -> Result<Response, ApiError> {
     }
     if known.session_active {
         ctx.store
-            .revoke_session(&known.session_id, RevokeReason::RefreshTokenReuse)?;
+            .revoke_known_session(&known.session_id, RevokeReason::RefreshTokenReuse)?;
         log::security(&format!(
             "refresh token reuse: session revoked user_id={} session_id={}",
             known.user_id, known.session_id
@@ -203,7 +203,7 @@ pub fn logout(ctx: &Context) -> Result<Response, ApiError> {
     let mut revoked = false;
     if let Some(token) = &credentials.access {
         if let Some(identity) = verify_access(ctx, token)? {
-            revoked = ctx.store.revoke_session_by_id(
+            revoked = ctx.store.revoke_user_session(
                 &identity.user_id,
                 &identity.session_id,
                 RevokeReason::Logout,

@@ -1,14 +1,35 @@
-//! The storage port: everything the handlers need from the database, as
-//! plain Rust. All SQL lives in the backends: `postgres.rs` (Spin's
-//! `spin:postgres`) and `sqlite.rs` (Spin's `spin:sqlite`, through
-//! `spin_sqlite.rs`). Handlers never know which one they talk to.
+//! The storage port: everything the use-cases need from the database, as
+//! plain Rust ([`Store`]), and its one implementation, [`SqlStore`], over
+//! either database driver ([`db::Db`]: Spin's Postgres or SQLite, or the
+//! native adapters in tests). The SQL is kept by operation, both dialects
+//! side by side: `users.rs`, `sessions.rs`, `throttle.rs`; `schema.rs`
+//! versions the schema and applies pending migrations on first need. The
+//! rows of both dialects are read by one mapping (`row.rs`).
+//!
+//! Spin runs each statement on its own (and a managed database may send
+//! each over the network), so no write relies on a transaction spanning
+//! calls: every write that must be atomic is one statement. Real Spin
+//! 4.0.x never answers a Postgres `query` with zero rows, so every Postgres
+//! query returns exactly one row by construction (a one-row source `FROM
+//! (SELECT 1) AS one LEFT JOIN ...`, writes wrapped in a CTE joined to it);
+//! writes that return nothing use `execute`. Postgres instants are read as
+//! epoch numbers (Spin cannot read `timestamptz`); SQLite's are integer
+//! microseconds from the component's clock.
 
-#[cfg(all(target_arch = "wasm32", feature = "spin-component"))]
-pub mod postgres;
+pub mod db;
 pub mod row;
-#[cfg(all(target_arch = "wasm32", feature = "spin-component"))]
-pub mod spin_sqlite;
-pub mod sqlite;
+pub mod schema;
+mod sessions;
+#[cfg(all(test, feature = "native-db"))]
+mod tests;
+mod throttle;
+mod users;
+
+use std::cell::Cell;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use db::{Db, DbError, DbErrorKind, Dialect, Rows};
+use row::{Row, Value};
 
 use crate::error::StoreError;
 
@@ -140,9 +161,13 @@ pub trait Store {
     ) -> Result<Option<Rotation>, StoreError>;
     /// Looks up a refresh token that `rotate_refresh_token` refused.
     fn find_refresh_token(&self, digest: &[u8]) -> Result<Option<KnownRefreshToken>, StoreError>;
-    fn revoke_session(&self, session_id: &str, reason: RevokeReason) -> Result<(), StoreError>;
-    /// Revokes the active session an access token names; `false` if none.
-    fn revoke_session_by_id(
+    /// Revokes a session already identified by one of its tokens (reuse
+    /// detection), whoever owns it and whatever its state.
+    fn revoke_known_session(&self, session_id: &str, reason: RevokeReason)
+        -> Result<(), StoreError>;
+    /// Revokes `session_id` only if it is a live session of `user_id` (the
+    /// one an access token names); `false` if it was not.
+    fn revoke_user_session(
         &self,
         user_id: &str,
         session_id: &str,
@@ -158,64 +183,192 @@ pub trait Store {
     fn revoke_all_sessions(&self, user_id: &str, session_id: &str) -> Result<bool, StoreError>;
 }
 
-/// A store whose database cannot be reached (or is not configured): every
-/// call fails with the reason, which the handler logs and answers with `503`.
-pub struct DownStore {
-    reason: String,
+/// The store over one database connection.
+pub struct SqlStore<D> {
+    db: D,
+    /// SQLite's instants come from here (microseconds since the epoch).
+    clock: fn() -> i64,
+    /// Whether this instance already tried to upgrade the schema (once per
+    /// request is enough: a statement that still fails afterwards is a
+    /// failure, not a schema that is behind).
+    upgrade_tried: Cell<bool>,
 }
 
-impl DownStore {
-    pub fn new(reason: impl Into<String>) -> Self {
-        DownStore {
-            reason: reason.into(),
+/// Microseconds since the Unix epoch (the WASI wall clock inside Spin).
+pub fn system_clock_us() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+const MICROS_PER_SEC: i64 = 1_000_000;
+/// Sessions and throttle rows are pruned this long after they stopped mattering.
+const PRUNE_AFTER_US: i64 = 86_400 * MICROS_PER_SEC;
+/// At most this many stale rows are pruned per request.
+const PRUNE_BATCH: i64 = 100;
+
+impl<D: Db> SqlStore<D> {
+    pub fn new(db: D) -> Self {
+        Self::with_clock(db, system_clock_us)
+    }
+
+    pub fn with_clock(db: D, clock: fn() -> i64) -> Self {
+        SqlStore {
+            db,
+            clock,
+            upgrade_tried: Cell::new(false),
         }
     }
 
-    fn fail<T>(&self) -> Result<T, StoreError> {
-        Err(StoreError::Unavailable(self.reason.clone()))
+    pub fn db(&self) -> &D {
+        &self.db
+    }
+
+    fn dialect(&self) -> Dialect {
+        self.db.dialect()
+    }
+
+    fn now_us(&self) -> i64 {
+        (self.clock)()
+    }
+
+    fn now(&self) -> Value {
+        Value::Int(self.now_us())
+    }
+
+    /// Runs a statement; one that finds the schema behind (a missing table
+    /// or column) applies the pending migrations and runs once more.
+    fn run<T>(&self, statement: impl Fn() -> Result<T, DbError>) -> Result<T, StoreError> {
+        match statement() {
+            Err(error) if error.kind == DbErrorKind::SchemaBehind && !self.upgrade_tried.get() => {
+                self.upgrade_tried.set(true);
+                crate::log::info(&format!(
+                    "the database schema is behind ({}): migrating",
+                    error.message
+                ));
+                let upgrade = schema::upgrade(&self.db)?;
+                crate::log::info(&format!(
+                    "schema: the missing tables and columns are there now (created them): \
+                     applied migrations {:?}, schema version {:?}",
+                    upgrade.applied(),
+                    upgrade.after.last()
+                ));
+                statement().map_err(StoreError::from)
+            }
+            result => result.map_err(StoreError::from),
+        }
+    }
+
+    fn query(&self, statement: &str, params: &[Value]) -> Result<Rows, StoreError> {
+        self.run(|| self.db.query(statement, params))
+    }
+
+    fn execute(&self, statement: &str, params: &[Value]) -> Result<u64, StoreError> {
+        self.run(|| self.db.execute(statement, params))
+    }
+
+    fn first_row(&self, statement: &str, params: &[Value]) -> Result<Option<Row>, StoreError> {
+        Ok(self.query(statement, params)?.first())
+    }
+
+    /// A query that returns one row by construction (a one-row source).
+    fn one_row(&self, statement: &str, params: &[Value]) -> Result<Row, StoreError> {
+        self.first_row(statement, params)?
+            .ok_or_else(|| StoreError::Unavailable("a one-row query returned no row".into()))
     }
 }
 
-impl Store for DownStore {
-    fn insert_user(&self, _: &NewUser) -> Result<User, StoreError> {
-        self.fail()
+fn text(value: &str) -> Value {
+    Value::Text(value.to_owned())
+}
+
+fn bytes(value: &[u8]) -> Value {
+    Value::Bytes(value.to_vec())
+}
+
+fn int(value: u64) -> Value {
+    Value::Int(i64::try_from(value).unwrap_or(i64::MAX))
+}
+
+fn secs_to_us(secs: u64) -> Value {
+    Value::Int(
+        i64::try_from(secs)
+            .unwrap_or(i64::MAX / MICROS_PER_SEC)
+            .saturating_mul(MICROS_PER_SEC),
+    )
+}
+
+/// Whole seconds from `now_us` until `until_us`, rounded up.
+fn secs_until(until_us: i64, now_us: i64) -> i64 {
+    (until_us - now_us + MICROS_PER_SEC - 1).div_euclid(MICROS_PER_SEC)
+}
+
+impl<D: Db> Store for SqlStore<D> {
+    fn insert_user(&self, user: &NewUser) -> Result<User, StoreError> {
+        SqlStore::insert_user(self, user)
     }
-    fn begin_login_attempt(&self, _: &str, _: Throttle) -> Result<LoginAttempt, StoreError> {
-        self.fail()
+    fn begin_login_attempt(&self, email: &str, throttle: Throttle) -> Result<LoginAttempt, StoreError> {
+        SqlStore::begin_login_attempt(self, email, throttle)
     }
-    fn clear_login_attempts(&self, _: &str) -> Result<(), StoreError> {
-        self.fail()
+    fn clear_login_attempts(&self, email: &str) -> Result<(), StoreError> {
+        SqlStore::clear_login_attempts(self, email)
     }
-    fn update_password_hash(&self, _: &str, _: &str) -> Result<(), StoreError> {
-        self.fail()
+    fn update_password_hash(&self, user_id: &str, password_hash: &str) -> Result<(), StoreError> {
+        SqlStore::update_password_hash(self, user_id, password_hash)
     }
-    fn create_session(&self, _: &NewSession) -> Result<(), StoreError> {
-        self.fail()
+    fn create_session(&self, session: &NewSession) -> Result<(), StoreError> {
+        SqlStore::create_session(self, session)
     }
-    fn user_with_session(&self, _: &str, _: &str) -> Result<UserSession, StoreError> {
-        self.fail()
+    fn user_with_session(&self, user_id: &str, session_id: &str) -> Result<UserSession, StoreError> {
+        SqlStore::user_with_session(self, user_id, session_id)
     }
-    fn rotate_refresh_token(
-        &self,
-        _: &[u8],
-        _: &[u8],
-        _: u64,
-    ) -> Result<Option<Rotation>, StoreError> {
-        self.fail()
+    fn rotate_refresh_token(&self, old: &[u8], new: &[u8], lifetime_secs: u64) -> Result<Option<Rotation>, StoreError> {
+        SqlStore::rotate_refresh_token(self, old, new, lifetime_secs)
     }
-    fn find_refresh_token(&self, _: &[u8]) -> Result<Option<KnownRefreshToken>, StoreError> {
-        self.fail()
+    fn find_refresh_token(&self, digest: &[u8]) -> Result<Option<KnownRefreshToken>, StoreError> {
+        SqlStore::find_refresh_token(self, digest)
     }
-    fn revoke_session(&self, _: &str, _: RevokeReason) -> Result<(), StoreError> {
-        self.fail()
+    fn revoke_known_session(&self, session_id: &str, reason: RevokeReason) -> Result<(), StoreError> {
+        SqlStore::revoke_known_session(self, session_id, reason)
     }
-    fn revoke_session_by_id(&self, _: &str, _: &str, _: RevokeReason) -> Result<bool, StoreError> {
-        self.fail()
+    fn revoke_user_session(&self, user_id: &str, session_id: &str, reason: RevokeReason) -> Result<bool, StoreError> {
+        SqlStore::revoke_user_session(self, user_id, session_id, reason)
     }
-    fn revoke_session_by_refresh(&self, _: &[u8], _: RevokeReason) -> Result<bool, StoreError> {
-        self.fail()
+    fn revoke_session_by_refresh(&self, digest: &[u8], reason: RevokeReason) -> Result<bool, StoreError> {
+        SqlStore::revoke_session_by_refresh(self, digest, reason)
     }
-    fn revoke_all_sessions(&self, _: &str, _: &str) -> Result<bool, StoreError> {
-        self.fail()
+    fn revoke_all_sessions(&self, user_id: &str, session_id: &str) -> Result<bool, StoreError> {
+        SqlStore::revoke_all_sessions(self, user_id, session_id)
+    }
+}
+
+/// A database that cannot be reached (or is not configured): every
+/// statement fails with the reason, which the handler logs and answers
+/// with `503`.
+pub struct DownDb {
+    reason: String,
+}
+
+impl Db for DownDb {
+    fn dialect(&self) -> Dialect {
+        Dialect::Sqlite
+    }
+    fn query(&self, _: &str, _: &[Value]) -> Result<Rows, DbError> {
+        Err(DbError::other(self.reason.clone()))
+    }
+    fn execute(&self, _: &str, _: &[Value]) -> Result<u64, DbError> {
+        Err(DbError::other(self.reason.clone()))
+    }
+}
+
+/// The store of a service whose database is not usable.
+pub type DownStore = SqlStore<DownDb>;
+
+impl DownStore {
+    pub fn down(reason: impl Into<String>) -> Self {
+        SqlStore::new(DownDb {
+            reason: reason.into(),
+        })
     }
 }

@@ -284,13 +284,9 @@ fn unique_db_name() -> String {
 
 /// Applies the migrations of the database's dialect with the runner's `migrate`.
 pub fn migrate(db: &TestDb) {
-    let dir = match db.backend {
-        Backend::Postgres => "migrations/postgres",
-        Backend::Sqlite => "migrations/sqlite",
-    };
     let output = Command::new(runner_binary())
         .current_dir(repo_root())
-        .args(["migrate", "--database-url", &db.url(), "--dir", dir])
+        .args(["migrate", "--database-url", &db.url()])
         .args(db.runner_args())
         .output()
         .expect("run the runner's migrate (build it with `make build`)");

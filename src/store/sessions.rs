@@ -1,0 +1,348 @@
+//! Sessions: one row per login holding the SHA-256 of its current refresh
+//! token; rotation, reuse detection (rotated-away tokens are kept in
+//! `retired_refresh_tokens`) and revocation. Every write that must be
+//! atomic is one statement: on Postgres a writable CTE, on SQLite one
+//! `UPDATE` whose trigger (migrations/sqlite) files the retired token.
+
+use super::db::{Db, Dialect};
+use super::row::{Row, Value};
+use super::users::user_columns;
+use super::{
+    bytes, int, secs_to_us, secs_until, text, KnownRefreshToken, NewSession, RevokeReason, Rotation,
+    SqlStore, UserSession, PRUNE_AFTER_US, PRUNE_BATCH,
+};
+use crate::error::StoreError;
+
+impl<D: Db> SqlStore<D> {
+    /// Also prunes a bounded batch of sessions that expired a day ago (with
+    /// their retired tokens), so the table does not grow without bound.
+    pub(super) fn create_session(&self, session: &NewSession) -> Result<(), StoreError> {
+        match self.dialect() {
+            Dialect::Postgres => self.execute(
+                &format!(
+                    "WITH pruned AS ( \
+                       DELETE FROM sessions WHERE id IN ( \
+                         SELECT id FROM sessions WHERE expires_at < now() - interval '1 day' \
+                         LIMIT {PRUNE_BATCH})) \
+                     INSERT INTO sessions (id, user_id, refresh_token_hash, expires_at, \
+                       absolute_expires_at) \
+                     VALUES ($1::text::uuid, $2::text::uuid, $3, \
+                       now() + $4::int8 * interval '1 second', \
+                       now() + $5::int8 * interval '1 second')"
+                ),
+                &[
+                    text(&session.id),
+                    text(&session.user_id),
+                    bytes(&session.refresh_digest),
+                    int(session.refresh_lifetime_secs),
+                    int(session.absolute_timeout_secs),
+                ],
+            )?,
+            Dialect::Sqlite => {
+                self.execute(
+                    "DELETE FROM sessions WHERE id IN ( \
+                       SELECT id FROM sessions WHERE expires_at < ?1 - ?2 LIMIT ?3)",
+                    &[
+                        self.now(),
+                        Value::Int(PRUNE_AFTER_US),
+                        Value::Int(PRUNE_BATCH),
+                    ],
+                )?;
+                self.execute(
+                    "INSERT INTO sessions (id, user_id, refresh_token_hash, generation, \
+                       created_at, last_used_at, expires_at, absolute_expires_at) \
+                     VALUES (?1, ?2, ?3, 0, ?4, ?4, ?4 + ?5, ?4 + ?6)",
+                    &[
+                        text(&session.id),
+                        text(&session.user_id),
+                        bytes(&session.refresh_digest),
+                        self.now(),
+                        secs_to_us(session.refresh_lifetime_secs),
+                        secs_to_us(session.absolute_timeout_secs),
+                    ],
+                )?
+            }
+        };
+        Ok(())
+    }
+
+    /// The user by id, and whether `session_id` is one of its live sessions.
+    pub(super) fn user_with_session(
+        &self,
+        user_id: &str,
+        session_id: &str,
+    ) -> Result<UserSession, StoreError> {
+        let row = match self.dialect() {
+            Dialect::Postgres => self.one_row(
+                &format!(
+                    "SELECT {}, (s.id IS NOT NULL) AS session_active \
+                     FROM (SELECT 1) AS one \
+                     LEFT JOIN users u ON u.id = $1::text::uuid \
+                     LEFT JOIN sessions s ON s.id = $2::text::uuid AND s.user_id = $1::text::uuid \
+                       AND s.revoked_at IS NULL AND s.absolute_expires_at > now()",
+                    user_columns(Dialect::Postgres, "u")
+                ),
+                &[text(user_id), text(session_id)],
+            )?,
+            Dialect::Sqlite => self.one_row(
+                &format!(
+                    "SELECT {}, (s.id IS NOT NULL) AS session_active \
+                     FROM (SELECT 1) AS one \
+                     LEFT JOIN users u ON u.id = ?1 \
+                     LEFT JOIN sessions s ON s.id = ?2 AND s.user_id = ?1 \
+                       AND s.revoked_at IS NULL AND s.absolute_expires_at > ?3",
+                    user_columns(Dialect::Sqlite, "u")
+                ),
+                &[text(user_id), text(session_id), self.now()],
+            )?,
+        };
+        Ok(UserSession {
+            user: row.user()?,
+            session_active: row.boolean("session_active")?,
+        })
+    }
+
+    /// Replaces the current refresh token `old` by `new` in one statement:
+    /// of concurrent rotations of one token the first changes the hash (its
+    /// row lock makes the others re-check and match nothing), and the old
+    /// hash is filed as retired in the same statement.
+    pub(super) fn rotate_refresh_token(
+        &self,
+        old: &[u8],
+        new: &[u8],
+        lifetime_secs: u64,
+    ) -> Result<Option<Rotation>, StoreError> {
+        match self.dialect() {
+            Dialect::Postgres => {
+                let row = self.one_row(
+                    &format!(
+                        "WITH rotated AS ( \
+                           UPDATE sessions SET refresh_token_hash = $2, \
+                             generation = generation + 1, last_used_at = now(), \
+                             expires_at = LEAST(now() + $3::int8 * interval '1 second', \
+                                                absolute_expires_at) \
+                           WHERE refresh_token_hash = $1 AND revoked_at IS NULL \
+                             AND expires_at > now() AND absolute_expires_at > now() \
+                             AND EXISTS (SELECT 1 FROM users WHERE users.id = sessions.user_id) \
+                           RETURNING id, user_id, expires_at), \
+                         retired AS ( \
+                           INSERT INTO retired_refresh_tokens (token_hash, session_id, retired_at) \
+                           SELECT $1, id, now() FROM rotated) \
+                         SELECT r.id::text AS session_id, r.user_id::text AS session_user_id, \
+                           ceil(extract(epoch from (r.expires_at - now())))::int8 \
+                             AS refresh_lifetime, {} \
+                         FROM (SELECT 1) AS one \
+                         LEFT JOIN rotated r ON true \
+                         LEFT JOIN users u ON u.id = r.user_id",
+                        user_columns(Dialect::Postgres, "u")
+                    ),
+                    &[bytes(old), bytes(new), int(lifetime_secs)],
+                )?;
+                let Some(session_id) = row.opt_text("session_id")? else {
+                    return Ok(None);
+                };
+                Ok(Some(Rotation {
+                    session_id,
+                    user_id: row.text("session_user_id")?,
+                    user: row.user()?,
+                    refresh_lifetime_secs: row.int("refresh_lifetime")?,
+                }))
+            }
+            Dialect::Sqlite => {
+                let now = self.now_us();
+                let rotated = self.first_row(
+                    "UPDATE sessions SET refresh_token_hash = ?2, generation = generation + 1, \
+                       last_used_at = ?4, expires_at = min(?4 + ?3, absolute_expires_at) \
+                     WHERE refresh_token_hash = ?1 AND revoked_at IS NULL \
+                       AND expires_at > ?4 AND absolute_expires_at > ?4 \
+                       AND EXISTS (SELECT 1 FROM users WHERE users.id = sessions.user_id) \
+                     RETURNING id, user_id, expires_at",
+                    &[
+                        bytes(old),
+                        bytes(new),
+                        secs_to_us(lifetime_secs),
+                        Value::Int(now),
+                    ],
+                )?;
+                let Some(rotated) = rotated else {
+                    return Ok(None);
+                };
+                let user_id = rotated.text("user_id")?;
+                let user = self
+                    .one_row(
+                        &format!(
+                            "SELECT {} FROM (SELECT 1) AS one LEFT JOIN users u ON u.id = ?1",
+                            user_columns(Dialect::Sqlite, "u")
+                        ),
+                        &[text(&user_id)],
+                    )?
+                    .user()?;
+                Ok(Some(Rotation {
+                    session_id: rotated.text("id")?,
+                    user,
+                    user_id,
+                    refresh_lifetime_secs: secs_until(rotated.int("expires_at")?, now),
+                }))
+            }
+        }
+    }
+
+    /// Looks up a refresh token that could not be rotated: a retired token
+    /// names its session in `retired_refresh_tokens`; a current one is its
+    /// session's `refresh_token_hash`.
+    pub(super) fn find_refresh_token(
+        &self,
+        digest: &[u8],
+    ) -> Result<Option<KnownRefreshToken>, StoreError> {
+        let row = match self.dialect() {
+            Dialect::Postgres => self.one_row(
+                &format!(
+                    "SELECT s.id::text AS session_id, s.user_id::text AS session_user_id, \
+                       (extract(epoch from (now() - t.retired_at)) * 1000)::int8 AS retired_ms_ago, \
+                       (s.revoked_at IS NULL AND s.absolute_expires_at > now()) AS session_active, \
+                       {} \
+                     FROM (SELECT 1) AS one \
+                     LEFT JOIN retired_refresh_tokens t ON t.token_hash = $1 \
+                     LEFT JOIN sessions s ON s.id = COALESCE(t.session_id, \
+                       (SELECT c.id FROM sessions c WHERE c.refresh_token_hash = $1)) \
+                     LEFT JOIN users u ON u.id = s.user_id",
+                    user_columns(Dialect::Postgres, "u")
+                ),
+                &[bytes(digest)],
+            )?,
+            // The age is rounded to milliseconds as Postgres does, and never
+            // negative: with instants from several instances' clocks, one
+            // running behind must not turn a reuse into one inside the
+            // grace period.
+            Dialect::Sqlite => self.one_row(
+                &format!(
+                    "SELECT s.id AS session_id, s.user_id AS session_user_id, \
+                       (max(0, ?2 - t.retired_at) + 500) / 1000 AS retired_ms_ago, \
+                       (s.revoked_at IS NULL AND s.absolute_expires_at > ?2) AS session_active, {} \
+                     FROM (SELECT 1) AS one \
+                     LEFT JOIN retired_refresh_tokens t ON t.token_hash = ?1 \
+                     LEFT JOIN sessions s ON s.id = coalesce(t.session_id, \
+                       (SELECT c.id FROM sessions c WHERE c.refresh_token_hash = ?1)) \
+                     LEFT JOIN users u ON u.id = s.user_id",
+                    user_columns(Dialect::Sqlite, "u")
+                ),
+                &[bytes(digest), self.now()],
+            )?,
+        };
+        known_refresh_token(&row)
+    }
+
+    /// Revokes a session already identified by one of its tokens (reuse
+    /// detection), whoever owns it and whatever its state.
+    pub(super) fn revoke_known_session(
+        &self,
+        session_id: &str,
+        reason: RevokeReason,
+    ) -> Result<(), StoreError> {
+        match self.dialect() {
+            Dialect::Postgres => self.execute(
+                "UPDATE sessions SET revoked_at = now(), revoked_reason = $2 \
+                 WHERE id = $1::text::uuid AND revoked_at IS NULL",
+                &[text(session_id), text(reason.as_str())],
+            ),
+            Dialect::Sqlite => self.execute(
+                "UPDATE sessions SET revoked_at = ?3, revoked_reason = ?2 \
+                 WHERE id = ?1 AND revoked_at IS NULL",
+                &[text(session_id), text(reason.as_str()), self.now()],
+            ),
+        }?;
+        Ok(())
+    }
+
+    /// Revokes `session_id` only if it is a live session of `user_id` (the
+    /// one an access token names); `false` if it was not.
+    pub(super) fn revoke_user_session(
+        &self,
+        user_id: &str,
+        session_id: &str,
+        reason: RevokeReason,
+    ) -> Result<bool, StoreError> {
+        let revoked = match self.dialect() {
+            Dialect::Postgres => self.execute(
+                "UPDATE sessions SET revoked_at = now(), revoked_reason = $3 \
+                 WHERE id = $2::text::uuid AND user_id = $1::text::uuid AND revoked_at IS NULL \
+                   AND absolute_expires_at > now()",
+                &[text(user_id), text(session_id), text(reason.as_str())],
+            ),
+            Dialect::Sqlite => self.execute(
+                "UPDATE sessions SET revoked_at = ?4, revoked_reason = ?3 \
+                 WHERE id = ?2 AND user_id = ?1 AND revoked_at IS NULL \
+                   AND absolute_expires_at > ?4",
+                &[
+                    text(user_id),
+                    text(session_id),
+                    text(reason.as_str()),
+                    self.now(),
+                ],
+            ),
+        }?;
+        Ok(revoked > 0)
+    }
+
+    /// Revokes the live session whose current refresh token is `digest`.
+    pub(super) fn revoke_session_by_refresh(
+        &self,
+        digest: &[u8],
+        reason: RevokeReason,
+    ) -> Result<bool, StoreError> {
+        let revoked = match self.dialect() {
+            Dialect::Postgres => self.execute(
+                "UPDATE sessions SET revoked_at = now(), revoked_reason = $2 \
+                 WHERE refresh_token_hash = $1 AND revoked_at IS NULL AND expires_at > now()",
+                &[bytes(digest), text(reason.as_str())],
+            ),
+            Dialect::Sqlite => self.execute(
+                "UPDATE sessions SET revoked_at = ?3, revoked_reason = ?2 \
+                 WHERE refresh_token_hash = ?1 AND revoked_at IS NULL AND expires_at > ?3",
+                &[bytes(digest), text(reason.as_str()), self.now()],
+            ),
+        }?;
+        Ok(revoked > 0)
+    }
+
+    /// Revokes every session of the user if `session_id` (the caller's) is
+    /// live; `false` (nothing revoked) means the caller was not logged in.
+    pub(super) fn revoke_all_sessions(
+        &self,
+        user_id: &str,
+        session_id: &str,
+    ) -> Result<bool, StoreError> {
+        let reason = text(RevokeReason::LogoutAll.as_str());
+        let revoked = match self.dialect() {
+            Dialect::Postgres => self.execute(
+                "UPDATE sessions SET revoked_at = now(), revoked_reason = $3 \
+                 WHERE user_id = $1::text::uuid AND revoked_at IS NULL \
+                   AND EXISTS (SELECT 1 FROM sessions c WHERE c.id = $2::text::uuid \
+                     AND c.user_id = $1::text::uuid AND c.revoked_at IS NULL \
+                     AND c.absolute_expires_at > now())",
+                &[text(user_id), text(session_id), reason],
+            ),
+            Dialect::Sqlite => self.execute(
+                "UPDATE sessions SET revoked_at = ?4, revoked_reason = ?3 \
+                 WHERE user_id = ?1 AND revoked_at IS NULL \
+                   AND EXISTS (SELECT 1 FROM sessions c WHERE c.id = ?2 AND c.user_id = ?1 \
+                     AND c.revoked_at IS NULL AND c.absolute_expires_at > ?4)",
+                &[text(user_id), text(session_id), reason, self.now()],
+            ),
+        }?;
+        Ok(revoked > 0)
+    }
+}
+
+fn known_refresh_token(row: &Row) -> Result<Option<KnownRefreshToken>, StoreError> {
+    let Some(session_id) = row.opt_text("session_id")? else {
+        return Ok(None);
+    };
+    Ok(Some(KnownRefreshToken {
+        session_id,
+        user_id: row.text("session_user_id")?,
+        user: row.user()?,
+        retired_ms_ago: row.opt_int("retired_ms_ago")?,
+        session_active: row.boolean("session_active")?,
+    }))
+}

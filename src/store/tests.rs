@@ -1,0 +1,663 @@
+//! The store's SQL, both dialects, against real databases: an SQLite
+//! in-memory database (rusqlite, the engine Spin embeds) with a clock the
+//! test moves, and a fresh database on the PostgreSQL server of
+//! 127.0.0.1:5432 (dropped afterwards), whose clock "moves" by shifting
+//! every stored instant back. Each test runs on both.
+
+use std::cell::Cell;
+
+use super::db::native::{NativePostgres, NativeSqlite};
+use super::db::{Db, DbError, Dialect, Rows};
+use super::row::Value;
+use super::*;
+
+const ADMIN_URL: &str = "host=127.0.0.1 port=5432 user=postgres dbname=postgres";
+
+enum NativeDb {
+    Postgres(NativePostgres),
+    Sqlite(NativeSqlite),
+}
+
+impl Db for NativeDb {
+    fn dialect(&self) -> Dialect {
+        match self {
+            NativeDb::Postgres(db) => db.dialect(),
+            NativeDb::Sqlite(db) => db.dialect(),
+        }
+    }
+    fn query(&self, statement: &str, params: &[Value]) -> Result<Rows, DbError> {
+        match self {
+            NativeDb::Postgres(db) => db.query(statement, params),
+            NativeDb::Sqlite(db) => db.query(statement, params),
+        }
+    }
+    fn execute(&self, statement: &str, params: &[Value]) -> Result<u64, DbError> {
+        match self {
+            NativeDb::Postgres(db) => db.execute(statement, params),
+            NativeDb::Sqlite(db) => db.execute(statement, params),
+        }
+    }
+}
+
+thread_local! {
+    static NOW_US: Cell<i64> = const { Cell::new(1_800_000_000_000_000) };
+}
+
+fn test_clock() -> i64 {
+    NOW_US.with(Cell::get)
+}
+
+/// A migrated database of one dialect, dropped with the value.
+struct TestStore {
+    store: SqlStore<NativeDb>,
+    pg_database: Option<String>,
+}
+
+impl TestStore {
+    fn sqlite() -> TestStore {
+        let connection = rusqlite::Connection::open_in_memory().unwrap();
+        let store = SqlStore::with_clock(NativeDb::Sqlite(NativeSqlite::new(connection)), test_clock);
+        schema::upgrade(store.db()).unwrap();
+        TestStore {
+            store,
+            pg_database: None,
+        }
+    }
+
+    fn postgres() -> TestStore {
+        let name = fresh_pg_database();
+        let url = format!("host=127.0.0.1 port=5432 user=postgres dbname={name}");
+        let store = SqlStore::new(NativeDb::Postgres(NativePostgres::connect(&url).unwrap()));
+        schema::upgrade(store.db()).unwrap();
+        TestStore {
+            store,
+            pg_database: Some(name),
+        }
+    }
+
+    fn dialect(&self) -> Dialect {
+        self.store.db().dialect()
+    }
+
+    /// Lets `secs` seconds pass for the store.
+    fn advance_secs(&self, secs: i64) {
+        match self.store.db() {
+            NativeDb::Sqlite(_) => NOW_US.with(|now| now.set(now.get() + secs * 1_000_000)),
+            NativeDb::Postgres(db) => {
+                for statement in [
+                    "UPDATE users SET created_at = created_at - $1, updated_at = updated_at - $1",
+                    "UPDATE sessions SET created_at = created_at - $1, \
+                       last_used_at = last_used_at - $1, expires_at = expires_at - $1, \
+                       absolute_expires_at = absolute_expires_at - $1, \
+                       revoked_at = revoked_at - $1",
+                    "UPDATE retired_refresh_tokens SET retired_at = retired_at - $1",
+                    "UPDATE login_throttle SET \
+                       attempts = ARRAY(SELECT a - $1 FROM unnest(attempts) AS a ORDER BY a), \
+                       locked_until = locked_until - $1, last_attempt_at = last_attempt_at - $1",
+                ] {
+                    let statement =
+                        statement.replace("$1", &format!("interval '{secs} seconds'"));
+                    db.execute(&statement, &[]).unwrap();
+                }
+            }
+        }
+    }
+}
+
+impl Drop for TestStore {
+    fn drop(&mut self) {
+        if let Some(name) = &self.pg_database {
+            drop_pg_database(name);
+        }
+    }
+}
+
+fn admin() -> NativePostgres {
+    NativePostgres::connect(ADMIN_URL).expect("PostgreSQL must run on 127.0.0.1:5432")
+}
+
+fn fresh_pg_database() -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let name = format!(
+        "store_unit_{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    );
+    let admin = admin();
+    admin
+        .execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"), &[])
+        .unwrap();
+    admin.execute(&format!("CREATE DATABASE {name}"), &[]).unwrap();
+    name
+}
+
+fn drop_pg_database(name: &str) {
+    let _ = admin().execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"), &[]);
+}
+
+/// Runs `test` on SQLite, then on PostgreSQL.
+fn on_both(test: impl Fn(&TestStore)) {
+    test(&TestStore::sqlite());
+    test(&TestStore::postgres());
+}
+
+fn new_user(email: &str) -> NewUser {
+    NewUser {
+        name: "Ann".into(),
+        email: email.into(),
+        password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
+        photo: None,
+    }
+}
+
+fn session(store: &impl Store, user: &User, digest: &[u8]) -> String {
+    let id = uuid::Uuid::new_v4().to_string();
+    store
+        .create_session(&NewSession {
+            id: id.clone(),
+            user_id: user.id.clone(),
+            refresh_digest: digest.to_vec(),
+            refresh_lifetime_secs: 3600,
+            absolute_timeout_secs: 7200,
+        })
+        .unwrap();
+    id
+}
+
+#[test]
+fn an_email_registers_once_whatever_its_case() {
+    on_both(|t| {
+        let store = &t.store;
+        let user = store.insert_user(&new_user("ann@example.com")).unwrap();
+        assert_eq!(user.email, "ann@example.com");
+        assert_eq!((user.role.as_str(), user.verified), ("user", true));
+        assert_eq!(user.created_at_us, user.updated_at_us);
+        assert_eq!(uuid::Uuid::parse_str(&user.id).unwrap().to_string(), user.id);
+        if t.dialect() == Dialect::Sqlite {
+            assert_eq!(user.created_at_us, test_clock());
+        }
+        for taken in ["ann@example.com", "ANN@example.com"] {
+            assert_eq!(store.insert_user(&new_user(taken)), Err(StoreError::Conflict));
+        }
+    });
+}
+
+#[test]
+fn login_attempts_lock_the_email_for_the_window_then_lift() {
+    on_both(|t| {
+        let store = &t.store;
+        store.insert_user(&new_user("bob@example.com")).unwrap();
+        let throttle = Throttle {
+            max_failures: 3,
+            window_secs: 60,
+        };
+        for _ in 0..3 {
+            let attempt = store.begin_login_attempt("bob@example.com", throttle).unwrap();
+            assert_eq!(attempt.locked_for_secs, None);
+            assert_eq!(attempt.user.unwrap().email, "bob@example.com");
+        }
+        t.advance_secs(20);
+        let refused = store.begin_login_attempt("bob@example.com", throttle).unwrap();
+        assert_eq!(refused.locked_for_secs, Some(40));
+        t.advance_secs(41);
+        let lifted = store.begin_login_attempt("bob@example.com", throttle).unwrap();
+        assert_eq!(lifted.locked_for_secs, None);
+        // A success forgets the attempts; an unknown email is counted too.
+        store.clear_login_attempts("bob@example.com").unwrap();
+        for _ in 0..3 {
+            store.begin_login_attempt("bob@example.com", throttle).unwrap();
+        }
+        let nobody = store.begin_login_attempt("nobody@example.com", throttle).unwrap();
+        assert_eq!((nobody.user, nobody.locked_for_secs), (None, None));
+    });
+}
+
+#[test]
+fn attempts_outside_the_window_do_not_count() {
+    on_both(|t| {
+        let store = &t.store;
+        let throttle = Throttle {
+            max_failures: 2,
+            window_secs: 10,
+        };
+        store.begin_login_attempt("c@example.com", throttle).unwrap();
+        t.advance_secs(11);
+        // The first attempt fell out of the window: this is the first of
+        // the new one, and the next reaches the limit and locks...
+        for _ in 0..2 {
+            let attempt = store.begin_login_attempt("c@example.com", throttle).unwrap();
+            assert_eq!(attempt.locked_for_secs, None);
+        }
+        // ...so the one after is refused for the window.
+        let refused = store.begin_login_attempt("c@example.com", throttle).unwrap();
+        assert_eq!(refused.locked_for_secs, Some(10));
+    });
+}
+
+#[test]
+fn a_limit_of_one_locks_at_the_first_attempt() {
+    on_both(|t| {
+        let throttle = Throttle {
+            max_failures: 1,
+            window_secs: 30,
+        };
+        let first = t.store.begin_login_attempt("one@example.com", throttle).unwrap();
+        assert_eq!(first.locked_for_secs, None);
+        let second = t.store.begin_login_attempt("one@example.com", throttle).unwrap();
+        assert_eq!(second.locked_for_secs, Some(30));
+    });
+}
+
+#[test]
+fn stale_throttle_rows_of_other_emails_are_pruned() {
+    on_both(|t| {
+        let throttle = Throttle {
+            max_failures: 5,
+            window_secs: 10,
+        };
+        t.store.begin_login_attempt("old@example.com", throttle).unwrap();
+        t.advance_secs(11);
+        t.store.begin_login_attempt("new@example.com", throttle).unwrap();
+        let left = t
+            .store
+            .query("SELECT count(*) AS n FROM login_throttle", &[])
+            .unwrap()
+            .first()
+            .unwrap()
+            .int("n")
+            .unwrap();
+        assert_eq!(left, 1);
+    });
+}
+
+#[test]
+fn rotation_retires_the_old_token_once() {
+    on_both(|t| {
+        let store = &t.store;
+        let user = store.insert_user(&new_user("d@example.com")).unwrap();
+        let id = session(store, &user, b"old");
+        t.advance_secs(5);
+        let rotation = store.rotate_refresh_token(b"old", b"new", 3600).unwrap().unwrap();
+        assert_eq!(
+            (rotation.session_id.as_str(), rotation.user_id.as_str()),
+            (id.as_str(), user.id.as_str())
+        );
+        assert_eq!(rotation.user.map(|u| u.email), Some(user.email.clone()));
+        // Capped by the absolute timeout: 7200 s after login, 5 s ago.
+        assert_eq!(rotation.refresh_lifetime_secs, 3600);
+        assert_eq!(store.rotate_refresh_token(b"old", b"newer", 3600).unwrap(), None);
+        t.advance_secs(2);
+        let retired = store.find_refresh_token(b"old").unwrap().unwrap();
+        let age = retired.retired_ms_ago.unwrap();
+        assert!((2000..2500).contains(&age), "{age}");
+        assert!(retired.session_active);
+        let current = store.find_refresh_token(b"new").unwrap().unwrap();
+        assert_eq!((current.session_id, current.retired_ms_ago), (id, None));
+        assert_eq!(store.find_refresh_token(b"unknown").unwrap(), None);
+    });
+}
+
+#[test]
+fn the_refresh_lifetime_is_capped_by_the_absolute_timeout() {
+    on_both(|t| {
+        let store = &t.store;
+        let user = store.insert_user(&new_user("e@example.com")).unwrap();
+        session(store, &user, b"t1");
+        t.advance_secs(3000);
+        let rotation = store.rotate_refresh_token(b"t1", b"t2", 3600).unwrap().unwrap();
+        assert_eq!(rotation.refresh_lifetime_secs, 3600);
+        t.advance_secs(3000);
+        let rotation = store.rotate_refresh_token(b"t2", b"t3", 3600).unwrap().unwrap();
+        assert_eq!(rotation.refresh_lifetime_secs, 1200);
+        t.advance_secs(1201);
+        assert_eq!(store.rotate_refresh_token(b"t3", b"t4", 3600).unwrap(), None);
+        assert!(!store.find_refresh_token(b"t3").unwrap().unwrap().session_active);
+    });
+}
+
+#[test]
+fn a_deleted_users_session_does_not_rotate_but_is_recognised() {
+    on_both(|t| {
+        let store = &t.store;
+        let user = store.insert_user(&new_user("gone@example.com")).unwrap();
+        session(store, &user, b"tok");
+        store
+            .execute(
+                match t.dialect() {
+                    Dialect::Postgres => "DELETE FROM users WHERE id = $1::text::uuid",
+                    Dialect::Sqlite => "DELETE FROM users WHERE id = ?1",
+                },
+                &[text(&user.id)],
+            )
+            .unwrap();
+        assert_eq!(store.rotate_refresh_token(b"tok", b"next", 60).unwrap(), None);
+        let known = store.find_refresh_token(b"tok").unwrap().unwrap();
+        assert_eq!((known.user, known.retired_ms_ago), (None, None));
+        assert_eq!(known.user_id, user.id);
+    });
+}
+
+#[test]
+fn revocation_ends_sessions() {
+    on_both(|t| {
+        let store = &t.store;
+        let user = store.insert_user(&new_user("f@example.com")).unwrap();
+        let first = session(store, &user, b"a");
+        let second = session(store, &user, b"b");
+        let active = |id: &str| store.user_with_session(&user.id, id).unwrap().session_active;
+        assert!(active(&first));
+        assert!(store.revoke_session_by_refresh(b"a", RevokeReason::Logout).unwrap());
+        assert!(!store.revoke_session_by_refresh(b"a", RevokeReason::Logout).unwrap());
+        assert!(!active(&first));
+        assert_eq!(store.rotate_refresh_token(b"a", b"c", 60).unwrap(), None);
+        // logout-all needs the caller's own session to be active...
+        assert!(!store.revoke_all_sessions(&user.id, &first).unwrap());
+        assert!(active(&second));
+        let third = session(store, &user, b"d");
+        assert!(store.revoke_all_sessions(&user.id, &third).unwrap());
+        // ...and then ends every session, the caller's included.
+        assert!(!active(&second) && !active(&third));
+        assert!(!store
+            .revoke_user_session(&user.id, &second, RevokeReason::Logout)
+            .unwrap());
+    });
+}
+
+#[test]
+fn a_users_session_is_revoked_only_by_its_owner_while_live() {
+    on_both(|t| {
+        let store = &t.store;
+        let owner = store.insert_user(&new_user("owner@example.com")).unwrap();
+        let other = store.insert_user(&new_user("other@example.com")).unwrap();
+        let id = session(store, &owner, b"s");
+        assert!(!store.revoke_user_session(&other.id, &id, RevokeReason::Logout).unwrap());
+        assert!(store.revoke_user_session(&owner.id, &id, RevokeReason::Logout).unwrap());
+        // A reuse revokes whatever the state, and says nothing.
+        let reused = session(store, &owner, b"r");
+        store.revoke_known_session(&reused, RevokeReason::RefreshTokenReuse).unwrap();
+        store.revoke_known_session(&reused, RevokeReason::RefreshTokenReuse).unwrap();
+        assert!(!store.user_with_session(&owner.id, &reused).unwrap().session_active);
+    });
+}
+
+#[test]
+fn an_unknown_user_or_session_reads_as_absent() {
+    on_both(|t| {
+        let nobody = uuid::Uuid::new_v4().to_string();
+        let found = t.store.user_with_session(&nobody, &nobody).unwrap();
+        assert_eq!((found.user, found.session_active), (None, false));
+    });
+}
+
+#[test]
+fn old_sessions_are_pruned_with_their_retired_tokens() {
+    on_both(|t| {
+        let store = &t.store;
+        let user = store.insert_user(&new_user("g@example.com")).unwrap();
+        session(store, &user, b"x");
+        store.rotate_refresh_token(b"x", b"y", 3600).unwrap().unwrap();
+        t.advance_secs(3600 + 86_400 + 1);
+        session(store, &user, b"z");
+        assert_eq!(store.find_refresh_token(b"x").unwrap(), None);
+        assert_eq!(store.find_refresh_token(b"y").unwrap(), None);
+        assert!(store.find_refresh_token(b"z").unwrap().is_some());
+    });
+}
+
+#[test]
+fn a_password_hash_update_touches_updated_at() {
+    on_both(|t| {
+        let store = &t.store;
+        let user = store.insert_user(&new_user("h@example.com")).unwrap();
+        t.advance_secs(1);
+        store.update_password_hash(&user.id, "$argon2id$new").unwrap();
+        session(store, &user, b"h");
+        let after = store.rotate_refresh_token(b"h", b"h2", 60).unwrap().unwrap();
+        let after = after.user.unwrap();
+        assert_eq!(after.password_hash, "$argon2id$new");
+        assert!(after.updated_at_us >= after.created_at_us + 1_000_000);
+    });
+}
+
+#[test]
+fn a_retired_tokens_age_is_rounded_and_never_negative_on_sqlite() {
+    let t = TestStore::sqlite();
+    let store = &t.store;
+    let user = store.insert_user(&new_user("clock@example.com")).unwrap();
+    session(store, &user, b"one");
+    store.rotate_refresh_token(b"one", b"two", 3600).unwrap().unwrap();
+    NOW_US.with(|now| now.set(now.get() + 1_499_600));
+    let age = || store.find_refresh_token(b"one").unwrap().unwrap().retired_ms_ago;
+    assert_eq!(age(), Some(1500));
+    // Another instance whose clock is two seconds behind.
+    NOW_US.with(|now| now.set(now.get() - 3_500_000));
+    assert_eq!(age(), Some(0));
+}
+
+fn sqlite_connection(t: &TestStore) -> &rusqlite::Connection {
+    match t.store.db() {
+        NativeDb::Sqlite(db) => &db.connection,
+        NativeDb::Postgres(_) => unreachable!("an SQLite test store"),
+    }
+}
+
+#[test]
+fn a_full_sqlite_database_is_unavailable() {
+    let t = TestStore::sqlite();
+    let sql = sqlite_connection(&t);
+    let pages: i64 = sql.query_row("PRAGMA page_count", [], |r| r.get(0)).unwrap();
+    // A hard page limit, as a full disk would set one.
+    sql.execute_batch(&format!("PRAGMA max_page_count = {pages}")).unwrap();
+    let error = (0..10_000)
+        .find_map(|n| t.store.insert_user(&new_user(&format!("u{n}@example.com"))).err());
+    let Some(StoreError::Unavailable(message)) = error else {
+        panic!("expected Unavailable, got {error:?}");
+    };
+    assert!(message.contains("full"), "{message}");
+}
+
+#[test]
+fn an_sqlite_rotation_that_cannot_retire_the_old_token_changes_nothing() {
+    let t = TestStore::sqlite();
+    let store = &t.store;
+    let user = store.insert_user(&new_user("atomic@example.com")).unwrap();
+    session(store, &user, b"current");
+    // The trigger's half of the rotation fails (as a full disk would make
+    // it): the UPDATE must not survive it.
+    sqlite_connection(&t)
+        .execute_batch(
+            "CREATE TEMP TRIGGER fail_retire BEFORE INSERT ON retired_refresh_tokens \
+             BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END",
+        )
+        .unwrap();
+    assert!(matches!(
+        store.rotate_refresh_token(b"current", b"next", 3600),
+        Err(StoreError::Unavailable(_))
+    ));
+    let current = store.find_refresh_token(b"current").unwrap().unwrap();
+    assert_eq!(current.retired_ms_ago, None);
+    assert!(current.session_active);
+    assert_eq!(store.find_refresh_token(b"next").unwrap(), None);
+    sqlite_connection(&t).execute_batch("DROP TRIGGER fail_retire").unwrap();
+    assert!(store.rotate_refresh_token(b"current", b"next", 3600).unwrap().is_some());
+}
+
+#[test]
+fn a_postgres_query_that_would_find_nothing_still_returns_one_row() {
+    // Real Spin 4.0.x hangs on a zero-row query: every lookup of the store
+    // answers a row, with NULLs where nothing was found.
+    let t = TestStore::postgres();
+    let nobody = uuid::Uuid::new_v4().to_string();
+    let rows = t
+        .store
+        .query(
+            &format!(
+                "SELECT {}, (s.id IS NOT NULL) AS session_active FROM (SELECT 1) AS one \
+                 LEFT JOIN users u ON u.id = $1::text::uuid \
+                 LEFT JOIN sessions s ON s.id = $1::text::uuid",
+                users::user_columns(Dialect::Postgres, "u")
+            ),
+            &[text(&nobody)],
+        )
+        .unwrap();
+    assert_eq!(rows.rows.len(), 1);
+    assert_eq!(t.store.insert_user(&new_user("z@example.com")).map(|_| ()), Ok(()));
+    assert_eq!(
+        t.store.insert_user(&new_user("z@example.com")),
+        Err(StoreError::Conflict)
+    );
+}
+
+// The versioned schema.
+
+fn unmigrated(dialect: Dialect) -> (SqlStore<NativeDb>, Option<String>) {
+    match dialect {
+        Dialect::Sqlite => {
+            let connection = rusqlite::Connection::open_in_memory().unwrap();
+            let db = NativeDb::Sqlite(NativeSqlite::new(connection));
+            (SqlStore::with_clock(db, test_clock), None)
+        }
+        Dialect::Postgres => {
+            let name = fresh_pg_database();
+            let url = format!("host=127.0.0.1 port=5432 user=postgres dbname={name}");
+            let db = NativeDb::Postgres(NativePostgres::connect(&url).unwrap());
+            (SqlStore::new(db), Some(name))
+        }
+    }
+}
+
+fn on_both_unmigrated(test: impl Fn(&SqlStore<NativeDb>)) {
+    for dialect in [Dialect::Sqlite, Dialect::Postgres] {
+        let (store, pg_database) = unmigrated(dialect);
+        test(&store);
+        drop(store);
+        if let Some(name) = pg_database {
+            drop_pg_database(&name);
+        }
+    }
+}
+
+fn apply_files(db: &impl Db, migrations: &[schema::Migration]) {
+    for migration in migrations {
+        for statement in schema::statements(migration.sql) {
+            db.execute(&statement, &[]).unwrap();
+        }
+    }
+}
+
+#[test]
+fn the_migration_lists_match_the_files_in_migrations() {
+    for (dir, list) in [("postgres", schema::POSTGRES), ("sqlite", schema::SQLITE)] {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations").join(dir);
+        let mut files: Vec<String> = std::fs::read_dir(&path)
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        files.sort_by_key(|f| f[1..].split("__").next().unwrap().parse::<i64>().unwrap());
+        let listed: Vec<String> = list.iter().map(|m| m.name.to_owned()).collect();
+        assert_eq!(files, listed, "{dir}: add new files to schema.rs");
+        for (i, migration) in list.iter().enumerate() {
+            assert_eq!(migration.version, i as i64 + 1, "numbered without gaps");
+            assert!(migration.name.starts_with(&format!("V{}__", migration.version)));
+        }
+    }
+}
+
+#[test]
+fn schema_files_split_into_statements_triggers_whole() {
+    let statements = schema::statements(schema::SQLITE[0].sql);
+    let triggers: Vec<&String> = statements.iter().filter(|s| s.starts_with("CREATE TRIGGER")).collect();
+    assert_eq!(triggers.len(), 2);
+    assert!(triggers.iter().all(|t| t.ends_with("END")), "{triggers:?}");
+    assert!(statements.iter().all(|s| !s.contains("--")));
+    assert_eq!(
+        schema::statements("CREATE TABLE a (x int); -- note\n\nCREATE INDEX i ON a (x);\n"),
+        ["CREATE TABLE a (x int)", "CREATE INDEX i ON a (x)"]
+    );
+}
+
+#[test]
+fn a_statement_that_finds_no_schema_migrates_and_runs_again() {
+    on_both_unmigrated(|store| {
+        let user = store.insert_user(&new_user("first@example.com")).unwrap();
+        assert_eq!(user.email, "first@example.com");
+        let versions = schema::recorded_versions(store.db()).unwrap();
+        let all: Vec<i64> = schema::migrations(store.db().dialect()).iter().map(|m| m.version).collect();
+        assert_eq!(versions, all);
+    });
+}
+
+#[test]
+fn an_upgrade_applies_each_migration_once() {
+    on_both_unmigrated(|store| {
+        let first = schema::upgrade(store.db()).unwrap();
+        assert_eq!(first.before, Vec::<i64>::new());
+        assert_eq!(first.applied(), first.after);
+        let again = schema::upgrade(store.db()).unwrap();
+        assert_eq!(again.applied(), Vec::<i64>::new());
+        assert_eq!(again.after, first.after);
+    });
+}
+
+#[test]
+fn an_edited_applied_migration_is_refused_naming_it() {
+    on_both_unmigrated(|store| {
+        schema::upgrade(store.db()).unwrap();
+        store
+            .execute("UPDATE schema_migrations SET checksum = 'edited' WHERE version = 1", &[])
+            .unwrap();
+        let Err(StoreError::Unavailable(message)) = schema::upgrade(store.db()) else {
+            panic!("an edited migration must be refused");
+        };
+        let v1 = &schema::migrations(store.db().dialect())[0];
+        let label = format!("V1__{}", v1.name.trim_start_matches("V1__").trim_end_matches(".sql"));
+        assert!(message.contains(&label) && message.contains("changed after it was applied"), "{message}");
+    });
+}
+
+#[test]
+fn a_postgres_database_migrated_by_refinery_is_adopted_and_upgraded_with_its_rows() {
+    let (store, name) = unmigrated(Dialect::Postgres);
+    let db = store.db();
+    // What the first releases' runner left: refinery's history of V1 to V3
+    // (V4 came later), their tables, and a user with a session.
+    db.execute(
+        "CREATE TABLE refinery_schema_history (version int4 PRIMARY KEY, name varchar(255),            applied_on varchar(255), checksum varchar(255))",
+        &[],
+    )
+    .unwrap();
+    apply_files(db, &schema::POSTGRES[..3]);
+    for m in &schema::POSTGRES[..3] {
+        db.execute(
+            "INSERT INTO refinery_schema_history VALUES ($1::int4, $2, '2026-11-01', '123')",
+            &[Value::Int(m.version), text(m.name)],
+        )
+        .unwrap();
+    }
+    db.execute(
+        "INSERT INTO users (name, email, password) VALUES ('Old', 'old@example.com', 'hash')",
+        &[],
+    )
+    .unwrap();
+    // The login path needs V4's table: the store migrates on its own.
+    let attempt = store
+        .begin_login_attempt("old@example.com", Throttle { max_failures: 5, window_secs: 60 })
+        .unwrap();
+    assert_eq!(attempt.user.unwrap().name, "Old");
+    assert_eq!(schema::recorded_versions(db).unwrap(), [1, 2, 3, 4]);
+    drop(store);
+    drop_pg_database(&name.unwrap());
+}
+
+#[test]
+fn an_sqlite_database_the_component_created_without_history_is_upgraded_with_its_rows() {
+    let (store, _) = unmigrated(Dialect::Sqlite);
+    // The first release's component applied V1 itself and kept no history.
+    apply_files(store.db(), schema::SQLITE);
+    let user = store.insert_user(&new_user("early@example.com")).unwrap();
+    let upgrade = schema::upgrade(store.db()).unwrap();
+    assert_eq!(upgrade.applied(), [1]);
+    let found = store.user_with_session(&user.id, "none").unwrap().user.unwrap();
+    assert_eq!(found.email, "early@example.com");
+}
