@@ -1,10 +1,12 @@
 //! HTTP as the domain sees it: plain request and response values (no Spin
-//! types), routing, body parsing, cookies, CORS and CSRF. `crate::spin`
-//! converts Spin's request into [`Request`] and [`Response`] back.
+//! types), routing, body parsing, cookies, CORS and CSRF, and the one
+//! `ApiError` -> response map. `crate::spin` converts Spin's request into
+//! [`Request`] and [`Response`] back.
 
 pub mod body;
 pub mod cookies;
 pub mod cors;
+pub mod errors;
 mod router;
 
 pub use router::{route, routes};
