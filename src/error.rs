@@ -75,6 +75,12 @@ impl ApiError {
             token_presented: true,
         }
     }
+
+    /// An internal failure (no randomness, a signing error): logged, `503`.
+    pub fn internal(error: anyhow::Error) -> Self {
+        crate::log::error(&format!("internal failure: {error:#}"));
+        ApiError::Unavailable
+    }
 }
 
 /// A storage failure, as the domain sees it.
