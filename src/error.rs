@@ -1,9 +1,6 @@
-//! The one error type of the service, and the only place that picks HTTP
-//! status codes for failures. Handlers return `Result<Response, ApiError>`.
-
-use serde_json::{json, Value};
-
-use crate::http::Response;
+//! The one error type of the service. It names each failure the contract
+//! knows, and nothing of how it is sent: `http::errors` maps it to status,
+//! body and headers. Handlers return `Result<Response, ApiError>`.
 
 /// One entry of a FastAPI-style `422` list.
 #[derive(Debug, Clone, PartialEq)]
@@ -32,10 +29,6 @@ impl FieldError {
             kind,
         }
     }
-
-    fn to_json(&self) -> Value {
-        json!({ "loc": self.loc, "msg": self.msg, "type": self.kind })
-    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -50,8 +43,9 @@ pub enum ApiError {
     /// 403 (CSRF refusals).
     Forbidden(&'static str),
     NotFound,
+    /// 405; `allow` lists the methods the path answers.
     MethodNotAllowed {
-        allow: &'static str,
+        allow: String,
     },
     /// 409 with a contract message.
     Conflict(&'static str),
@@ -65,9 +59,9 @@ pub enum ApiError {
     /// 503: the database or a setting failed. The cause was logged where it
     /// happened; the client learns nothing about internals.
     Unavailable,
+    /// 503 with `Retry-After`: another instance is migrating the schema.
+    Migrating,
 }
-
-pub const UNAVAILABLE_DETAIL: &str = "Service temporarily unavailable";
 
 impl ApiError {
     pub fn unauthorized(detail: &'static str) -> Self {
@@ -84,57 +78,10 @@ impl ApiError {
         }
     }
 
-    pub fn status(&self) -> u16 {
-        match self {
-            ApiError::BadRequest(_) => 400,
-            ApiError::Unauthorized { .. } => 401,
-            ApiError::Forbidden(_) => 403,
-            ApiError::NotFound => 404,
-            ApiError::MethodNotAllowed { .. } => 405,
-            ApiError::Conflict(_) => 409,
-            ApiError::PayloadTooLarge => 413,
-            ApiError::UnsupportedMediaType => 415,
-            ApiError::Validation(_) => 422,
-            ApiError::TooManyRequests { .. } => 429,
-            ApiError::Unavailable => 503,
-        }
-    }
-
-    fn detail(&self) -> Value {
-        let text = match self {
-            ApiError::BadRequest(d) | ApiError::Forbidden(d) | ApiError::Conflict(d) => *d,
-            ApiError::Unauthorized { detail, .. } => detail,
-            ApiError::NotFound => "Not Found",
-            ApiError::MethodNotAllowed { .. } => "Method Not Allowed",
-            ApiError::PayloadTooLarge => "Request body too large",
-            ApiError::UnsupportedMediaType => "Unsupported Media Type: use application/json",
-            ApiError::TooManyRequests { .. } => "Too many failed login attempts, try again later",
-            ApiError::Unavailable => UNAVAILABLE_DETAIL,
-            ApiError::Validation(errors) => {
-                return Value::Array(errors.iter().map(FieldError::to_json).collect())
-            }
-        };
-        Value::String(text.to_owned())
-    }
-
-    pub fn into_response(self) -> Response {
-        let mut response = Response::json(self.status(), &json!({ "detail": self.detail() }));
-        match &self {
-            ApiError::Unauthorized {
-                token_presented: true,
-                ..
-            } => response.set_header("www-authenticate", "Bearer error=\"invalid_token\""),
-            ApiError::Unauthorized {
-                token_presented: false,
-                ..
-            } => response.set_header("www-authenticate", "Bearer"),
-            ApiError::MethodNotAllowed { allow } => response.set_header("allow", allow),
-            ApiError::TooManyRequests { retry_after_secs } => {
-                response.set_header("retry-after", &retry_after_secs.to_string())
-            }
-            _ => {}
-        }
-        response
+    /// An internal failure (no randomness, a signing error): logged, `503`.
+    pub fn internal(error: anyhow::Error) -> Self {
+        crate::log::error(&format!("internal failure: {error:#}"));
+        ApiError::Unavailable
     }
 }
 
@@ -160,7 +107,7 @@ impl From<StoreError> for ApiError {
             }
             StoreError::Migrating => {
                 crate::log::warn("another instance is migrating the database schema: 503");
-                ApiError::Unavailable
+                ApiError::Migrating
             }
         }
     }
@@ -180,66 +127,5 @@ impl From<ConfigError> for ApiError {
             error.variable, error.problem
         ));
         ApiError::Unavailable
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn body(response: &Response) -> Value {
-        serde_json::from_slice(&response.body).unwrap()
-    }
-
-    #[test]
-    fn validation_errors_use_fastapi_list_shape() {
-        let response = ApiError::Validation(vec![FieldError::field(
-            "email",
-            "missing",
-            "Field required",
-        )])
-        .into_response();
-        assert_eq!(response.status, 422);
-        assert_eq!(
-            body(&response),
-            json!({"detail": [{"loc": ["body", "email"], "msg": "Field required", "type": "missing"}]})
-        );
-    }
-
-    #[test]
-    fn unauthorized_carries_bearer_challenge() {
-        let plain = ApiError::unauthorized("You are not logged in").into_response();
-        assert_eq!(plain.header("www-authenticate"), Some("Bearer"));
-        let invalid = ApiError::invalid_token("Token is invalid or has expired").into_response();
-        assert_eq!(
-            invalid.header("www-authenticate"),
-            Some("Bearer error=\"invalid_token\"")
-        );
-        assert_eq!(
-            body(&invalid),
-            json!({"detail": "Token is invalid or has expired"})
-        );
-    }
-
-    #[test]
-    fn store_errors_map_to_conflict_and_503() {
-        assert_eq!(ApiError::from(StoreError::Conflict).status(), 409);
-        let unavailable = ApiError::from(StoreError::Unavailable("down".into())).into_response();
-        assert_eq!(unavailable.status, 503);
-        assert_eq!(
-            body(&unavailable),
-            json!({"detail": "Service temporarily unavailable"})
-        );
-    }
-
-    #[test]
-    fn rate_limit_and_405_carry_their_headers() {
-        let limited = ApiError::TooManyRequests {
-            retry_after_secs: 42,
-        }
-        .into_response();
-        assert_eq!(limited.header("retry-after"), Some("42"));
-        let wrong = ApiError::MethodNotAllowed { allow: "GET, POST" }.into_response();
-        assert_eq!(wrong.header("allow"), Some("GET, POST"));
     }
 }

@@ -1,9 +1,17 @@
-//! The pure domain: keys, tokens, passwords, refresh tokens and request
-//! validation. Nothing here knows about Spin or the database.
+//! The domain, plain Rust: keys, tokens, passwords, refresh tokens, request
+//! validation, and the use-cases (`login`, `rotation`, `session`) as
+//! functions over the [`Store`](crate::store::Store) trait. Nothing here
+//! knows about Spin or which database is behind the store, and the
+//! use-cases answer with outcomes, never with responses.
 
+#[cfg(test)]
+mod fake_store;
 pub mod keys;
+pub mod login;
 pub mod passwords;
 pub mod refresh;
+pub mod rotation;
 mod rs256;
+pub mod session;
 pub mod tokens;
 pub mod validation;

@@ -1,10 +1,14 @@
 //! HTTP as the domain sees it: plain request and response values (no Spin
-//! types), routing, body parsing, cookies, CORS and CSRF. `crate::spin`
-//! converts Spin's request into [`Request`] and [`Response`] back.
+//! types), routing, body parsing, cookies, credentials (Bearer before
+//! cookie), CORS and CSRF, and the one `ApiError` -> response map.
+//! `crate::spin` converts Spin's request into [`Request`] and [`Response`]
+//! back.
 
 pub mod body;
 pub mod cookies;
 pub mod cors;
+pub mod credentials;
+pub mod errors;
 mod router;
 
 pub use router::{route, routes};
@@ -142,6 +146,11 @@ impl Response {
     /// Adds a header that may repeat (`set-cookie`).
     pub fn add_header(&mut self, name: &str, value: &str) {
         self.headers.push((name.to_owned(), value.to_owned()));
+    }
+
+    /// Adds one `Set-Cookie` header.
+    pub fn add_cookie(&mut self, cookie: &cookies::SetCookie) {
+        self.add_header("set-cookie", &cookie.render());
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {

@@ -9,39 +9,25 @@ use crate::store::Store;
 
 type Handler = fn(&Context) -> Result<Response, ApiError>;
 
-/// A path, the methods it answers (for `Allow`), and a handler per method.
-type Route = (
-    &'static str,
-    &'static str,
-    &'static [(&'static str, Handler)],
-);
+/// A path and a handler per method it answers; `Allow` is derived from it.
+type Route = (&'static str, &'static [(&'static str, Handler)]);
 
 const ROUTES: &[Route] = &[
-    ("/api/healthchecker", "GET", &[("GET", |_| health::check())]),
-    ("/api/auth/register", "POST", &[("POST", auth::register)]),
-    ("/api/auth/login", "POST", &[("POST", auth::login)]),
+    ("/api/healthchecker", &[("GET", |_| health::check())]),
+    ("/api/auth/register", &[("POST", auth::register)]),
+    ("/api/auth/login", &[("POST", auth::login)]),
     (
         "/api/auth/refresh",
-        "GET, POST",
         &[("GET", auth::refresh), ("POST", auth::refresh)],
     ),
     (
         "/api/auth/logout",
-        "GET, POST",
         &[("GET", auth::logout), ("POST", auth::logout)],
     ),
-    (
-        "/api/auth/logout-all",
-        "POST",
-        &[("POST", auth::logout_all)],
-    ),
-    ("/api/users/me", "GET", &[("GET", users::me)]),
-    ("/.well-known/jwks.json", "GET", &[("GET", jwks::keys)]),
-    (
-        "/api/openapi.json",
-        "GET",
-        &[("GET", |_| openapi::document())],
-    ),
+    ("/api/auth/logout-all", &[("POST", auth::logout_all)]),
+    ("/api/users/me", &[("GET", users::me)]),
+    ("/.well-known/jwks.json", &[("GET", jwks::keys)]),
+    ("/api/openapi.json", &[("GET", |_| openapi::document())]),
 ];
 
 /// The whole request -> response path of the component.
@@ -55,22 +41,30 @@ pub fn route(request: &Request, config: &Config, store: &dyn Store) -> Response 
             config,
             store,
         };
-        dispatch(&ctx).unwrap_or_else(ApiError::into_response)
+        dispatch(&ctx).unwrap_or_else(Response::from)
     };
     cors::apply(request, &origins, &mut response);
     response
 }
 
 fn dispatch(ctx: &Context) -> Result<Response, ApiError> {
-    let (_, allow, handlers) = ROUTES
+    let (_, handlers) = ROUTES
         .iter()
-        .find(|(path, _, _)| *path == ctx.request.path)
+        .find(|(path, _)| *path == ctx.request.path)
         .ok_or(ApiError::NotFound)?;
     let (_, handler) = handlers
         .iter()
         .find(|(method, _)| *method == ctx.request.method)
-        .ok_or(ApiError::MethodNotAllowed { allow })?;
+        .ok_or_else(|| ApiError::MethodNotAllowed {
+            allow: allow(handlers),
+        })?;
     handler(ctx)
+}
+
+/// The `Allow` header of a path: its methods, in table order.
+fn allow(handlers: &[(&'static str, Handler)]) -> String {
+    let methods: Vec<&str> = handlers.iter().map(|(method, _)| *method).collect();
+    methods.join(", ")
 }
 
 /// The paths and methods the router serves (the OpenAPI test compares them
@@ -78,7 +72,7 @@ fn dispatch(ctx: &Context) -> Result<Response, ApiError> {
 pub fn routes() -> impl Iterator<Item = (&'static str, &'static str)> {
     ROUTES
         .iter()
-        .flat_map(|(path, _, handlers)| handlers.iter().map(move |(m, _)| (*path, *m)))
+        .flat_map(|(path, handlers)| handlers.iter().map(move |(m, _)| (*path, *m)))
 }
 
 #[cfg(test)]
@@ -121,6 +115,21 @@ mod tests {
             (405, "Method Not Allowed".into())
         );
         assert_eq!(wrong.header("allow"), Some("GET, POST"));
+    }
+
+    #[test]
+    fn allow_lists_exactly_the_methods_of_the_path() {
+        for (method, path, allow) in [
+            ("PUT", "/api/auth/logout", "GET, POST"),
+            ("POST", "/api/users/me", "GET"),
+            ("GET", "/api/auth/login", "POST"),
+            ("GET", "/api/auth/logout-all", "POST"),
+            ("DELETE", "/.well-known/jwks.json", "GET"),
+        ] {
+            let response = send(Request::new(method, path));
+            assert_eq!(response.status, 405, "{method} {path}");
+            assert_eq!(response.header("allow"), Some(allow), "{method} {path}");
+        }
     }
 
     #[test]

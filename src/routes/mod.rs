@@ -1,11 +1,16 @@
 //! One file per group of routes; each handler reads like its paragraph in
-//! API.md. Handlers call the domain (`auth`) and the storage port (`store`);
-//! they never build SQL.
+//! API.md: it parses the request, calls one use-case in `auth`, and maps
+//! the outcome to a response or an `ApiError`. Handlers never build SQL.
+//! `caller` (who is calling), `signer` (answers that carry tokens) and
+//! `json` (shared response shapes) serve the handlers.
 
 pub mod auth;
+mod caller;
 pub mod health;
+mod json;
 pub mod jwks;
 pub mod openapi;
+mod signer;
 pub mod users;
 
 use crate::config::Config;

@@ -1,0 +1,247 @@
+//! An in-memory [`Store`] for the use-case tests: just enough state to
+//! answer as the real backends do, and to show afterwards what a use-case
+//! asked of the store.
+
+use std::cell::{Cell, RefCell};
+
+use crate::error::StoreError;
+use crate::store::{
+    KnownRefreshToken, LoginAttempt, NewSession, NewUser, RevokeReason, Rotation, Store, Throttle,
+    User, UserSession,
+};
+
+#[derive(Default)]
+pub struct FakeStore {
+    pub users: RefCell<Vec<User>>,
+    /// What `begin_login_attempt` reports as the lock of every email.
+    pub locked_for_secs: Cell<Option<u64>>,
+    /// Emails whose attempt was counted.
+    pub counted: RefCell<Vec<String>>,
+    /// Emails whose attempts were cleared.
+    pub cleared: RefCell<Vec<String>>,
+    pub sessions: RefCell<Vec<FakeSession>>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct FakeSession {
+    pub id: String,
+    pub user_id: String,
+    /// The digest of the current refresh token.
+    pub current: Vec<u8>,
+    /// Rotated-away digests, with how many milliseconds ago.
+    pub retired: Vec<(Vec<u8>, i64)>,
+    pub refresh_lifetime_secs: u64,
+    pub revoked: Option<RevokeReason>,
+}
+
+impl FakeSession {
+    pub fn new(id: &str, user_id: &str, current: Vec<u8>) -> Self {
+        FakeSession {
+            id: id.into(),
+            user_id: user_id.into(),
+            current,
+            retired: Vec::new(),
+            refresh_lifetime_secs: 3600,
+            revoked: None,
+        }
+    }
+}
+
+pub fn user(id: &str, email: &str, password_hash: &str, verified: bool) -> User {
+    User {
+        id: id.into(),
+        name: "Ada".into(),
+        email: email.into(),
+        password_hash: password_hash.into(),
+        photo: None,
+        role: "user".into(),
+        verified,
+        created_at_us: 0,
+        updated_at_us: 0,
+    }
+}
+
+impl FakeStore {
+    pub fn with_users(users: Vec<User>) -> Self {
+        FakeStore {
+            users: RefCell::new(users),
+            ..FakeStore::default()
+        }
+    }
+
+    pub fn add_session(&self, session: FakeSession) {
+        self.sessions.borrow_mut().push(session);
+    }
+
+    pub fn session(&self, id: &str) -> FakeSession {
+        self.sessions
+            .borrow()
+            .iter()
+            .find(|s| s.id == id)
+            .cloned()
+            .unwrap()
+    }
+
+    pub fn password_hash(&self, user_id: &str) -> String {
+        self.user_by_id(user_id).unwrap().password_hash
+    }
+
+    fn user_by_id(&self, id: &str) -> Option<User> {
+        self.users.borrow().iter().find(|u| u.id == id).cloned()
+    }
+
+    /// Revokes the sessions `pick` chooses among the active ones; whether
+    /// there was any.
+    fn revoke_where(&self, reason: RevokeReason, pick: impl Fn(&FakeSession) -> bool) -> bool {
+        let mut any = false;
+        for session in self.sessions.borrow_mut().iter_mut() {
+            if session.revoked.is_none() && pick(session) {
+                session.revoked = Some(reason);
+                any = true;
+            }
+        }
+        any
+    }
+}
+
+impl Store for FakeStore {
+    fn insert_user(&self, new: &NewUser) -> Result<User, StoreError> {
+        if self.users.borrow().iter().any(|u| u.email == new.email) {
+            return Err(StoreError::Conflict);
+        }
+        let id = format!("user-{}", self.users.borrow().len() + 1);
+        let created = user(&id, &new.email, &new.password_hash, true);
+        self.users.borrow_mut().push(created.clone());
+        Ok(created)
+    }
+
+    fn begin_login_attempt(&self, email: &str, _: Throttle) -> Result<LoginAttempt, StoreError> {
+        let user = self
+            .users
+            .borrow()
+            .iter()
+            .find(|u| u.email == email)
+            .cloned();
+        let locked_for_secs = self.locked_for_secs.get();
+        // As the real store: a locked email's attempt is refused uncounted.
+        if locked_for_secs.is_none() {
+            self.counted.borrow_mut().push(email.into());
+        }
+        Ok(LoginAttempt {
+            user,
+            locked_for_secs,
+        })
+    }
+
+    fn clear_login_attempts(&self, email: &str) -> Result<(), StoreError> {
+        self.cleared.borrow_mut().push(email.into());
+        Ok(())
+    }
+
+    fn update_password_hash(&self, user_id: &str, password_hash: &str) -> Result<(), StoreError> {
+        for user in self
+            .users
+            .borrow_mut()
+            .iter_mut()
+            .filter(|u| u.id == user_id)
+        {
+            user.password_hash = password_hash.into();
+        }
+        Ok(())
+    }
+
+    fn create_session(&self, new: &NewSession) -> Result<(), StoreError> {
+        let mut session = FakeSession::new(&new.id, &new.user_id, new.refresh_digest.clone());
+        session.refresh_lifetime_secs = new.refresh_lifetime_secs;
+        self.add_session(session);
+        Ok(())
+    }
+
+    fn user_with_session(
+        &self,
+        user_id: &str,
+        session_id: &str,
+    ) -> Result<UserSession, StoreError> {
+        let session_active = self
+            .sessions
+            .borrow()
+            .iter()
+            .any(|s| s.id == session_id && s.user_id == user_id && s.revoked.is_none());
+        Ok(UserSession {
+            user: self.user_by_id(user_id),
+            session_active,
+        })
+    }
+
+    fn rotate_refresh_token(
+        &self,
+        old: &[u8],
+        new: &[u8],
+        lifetime_secs: u64,
+    ) -> Result<Option<Rotation>, StoreError> {
+        let mut sessions = self.sessions.borrow_mut();
+        let Some(session) = sessions
+            .iter_mut()
+            .find(|s| s.current == old && s.revoked.is_none())
+        else {
+            return Ok(None);
+        };
+        session.retired.push((old.to_vec(), 0));
+        session.current = new.to_vec();
+        Ok(Some(Rotation {
+            session_id: session.id.clone(),
+            user_id: session.user_id.clone(),
+            user: self.user_by_id(&session.user_id),
+            refresh_lifetime_secs: lifetime_secs as i64,
+        }))
+    }
+
+    fn find_refresh_token(&self, digest: &[u8]) -> Result<Option<KnownRefreshToken>, StoreError> {
+        let sessions = self.sessions.borrow();
+        let found = sessions.iter().find_map(|s| {
+            let retired_ms_ago = if s.current == digest {
+                None
+            } else {
+                Some(s.retired.iter().find(|(d, _)| d == digest)?.1)
+            };
+            Some(KnownRefreshToken {
+                session_id: s.id.clone(),
+                user_id: s.user_id.clone(),
+                user: self.user_by_id(&s.user_id),
+                retired_ms_ago,
+                session_active: s.revoked.is_none(),
+            })
+        });
+        Ok(found)
+    }
+
+    fn revoke_known_session(&self, session_id: &str, reason: RevokeReason) -> Result<(), StoreError> {
+        self.revoke_where(reason, |s| s.id == session_id);
+        Ok(())
+    }
+
+    fn revoke_user_session(
+        &self,
+        user_id: &str,
+        session_id: &str,
+        reason: RevokeReason,
+    ) -> Result<bool, StoreError> {
+        Ok(self.revoke_where(reason, |s| s.id == session_id && s.user_id == user_id))
+    }
+
+    fn revoke_session_by_refresh(
+        &self,
+        digest: &[u8],
+        reason: RevokeReason,
+    ) -> Result<bool, StoreError> {
+        Ok(self.revoke_where(reason, |s| s.current == digest))
+    }
+
+    fn revoke_all_sessions(&self, user_id: &str, session_id: &str) -> Result<bool, StoreError> {
+        let active = self.user_with_session(user_id, session_id)?.session_active;
+        if active {
+            self.revoke_where(RevokeReason::LogoutAll, |s| s.user_id == user_id);
+        }
+        Ok(active)
+    }
+}
