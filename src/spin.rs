@@ -6,8 +6,8 @@ use futures::StreamExt;
 use spin_sdk::http::{
     Fields, IncomingRequest, Method, OutgoingBody, OutgoingResponse, ResponseOutparam,
 };
-use wasi::io::streams::OutputStream;
 use spin_sdk::http_component;
+use wasi::io::streams::OutputStream;
 
 use crate::config::{Config, Database, Variables};
 use crate::http::{self, Body, Request, Response, MAX_BODY_BYTES};

@@ -129,7 +129,11 @@ fn a_postgres_database_of_the_previous_release_upgrades_by_itself_with_every_row
     assert_old_user_served(&service, "old@example.com", "old-refresh-token");
     assert_eq!(recorded_versions(&service.db), "1,2,3,4");
     assert_eq!(service.db.query_i64("SELECT count(*) FROM users"), 1);
-    assert!(service.logs().contains("schema is behind"), "{}", service.logs());
+    assert!(
+        service.logs().contains("schema is behind"),
+        "{}",
+        service.logs()
+    );
 }
 
 #[test]
@@ -142,7 +146,11 @@ fn make_migrate_adopts_the_previous_releases_postgres_history() {
     ]);
     insert_old_user(&db, "kept@example.com", "kept-refresh-token");
     let output = runner_migrate(&db);
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     assert_eq!(recorded_versions(&db), "1,2,3,4");
     let service = Service::builder().on(db).start();
     assert_old_user_served(&service, "kept@example.com", "kept-refresh-token");
@@ -157,7 +165,11 @@ fn an_sqlite_database_the_previous_component_created_by_itself_upgrades_with_eve
     apply_file(&db, "sqlite", "V1__schema.sql");
     insert_old_user(&db, "early@example.com", "early-refresh-token");
     let output = runner_migrate(&db);
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     assert_eq!(recorded_versions(&db), "1");
     let service = Service::builder().on(db).start();
     assert_old_user_served(&service, "early@example.com", "early-refresh-token");
@@ -223,7 +235,9 @@ fn an_edited_applied_migration_is_refused_with_a_log_line_naming_it() {
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
-        stderr.contains(&format!("migration {first} was changed after it was applied")),
+        stderr.contains(&format!(
+            "migration {first} was changed after it was applied"
+        )),
         "{stderr}"
     );
     // ...and so does the component when it finds the schema behind (here:
@@ -238,7 +252,9 @@ fn an_edited_applied_migration_is_refused_with_a_log_line_naming_it() {
     assert_eq!(login.status(), 503);
     let logs = service.logs();
     assert!(
-        logs.contains(&format!("migration {first} was changed after it was applied")),
+        logs.contains(&format!(
+            "migration {first} was changed after it was applied"
+        )),
         "{logs}"
     );
 }

@@ -21,7 +21,9 @@ pub async fn run(database_url: &str, create_database: bool) -> Result<()> {
     }
     let url = database_url.to_owned();
     // The native driver is blocking: off the async runtime's threads.
-    tokio::task::spawn_blocking(move || upgrade(&NativePostgres::from_client(blocking_client(&url)?)))
+    tokio::task::spawn_blocking(move || {
+        upgrade(&NativePostgres::from_client(blocking_client(&url)?))
+    })
     .await
     .context("the migration task failed")?
 }
@@ -42,8 +44,7 @@ fn blocking_client(url: &str) -> Result<::postgres::Client> {
 pub fn run_sqlite(path: &Path) -> Result<()> {
     let connection = crate::sqlite::open_file(path)
         .with_context(|| format!("opening SQLite database {}", path.display()))?;
-    upgrade(&NativeSqlite::new(connection))
-        .with_context(|| format!("migrating {}", path.display()))
+    upgrade(&NativeSqlite::new(connection)).with_context(|| format!("migrating {}", path.display()))
 }
 
 fn upgrade(db: &impl Db) -> Result<()> {
@@ -55,7 +56,10 @@ fn upgrade(db: &impl Db) -> Result<()> {
 fn print_report(upgrade: &Upgrade) {
     let applied = upgrade.applied();
     if applied.is_empty() {
-        println!("database is up to date (schema version {:?})", upgrade.after.last());
+        println!(
+            "database is up to date (schema version {:?})",
+            upgrade.after.last()
+        );
     } else {
         for version in applied {
             println!("applied migration V{version}");

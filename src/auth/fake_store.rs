@@ -215,7 +215,11 @@ impl Store for FakeStore {
         Ok(found)
     }
 
-    fn revoke_known_session(&self, session_id: &str, reason: RevokeReason) -> Result<(), StoreError> {
+    fn revoke_known_session(
+        &self,
+        session_id: &str,
+        reason: RevokeReason,
+    ) -> Result<(), StoreError> {
         self.revoke_where(reason, |s| s.id == session_id);
         Ok(())
     }

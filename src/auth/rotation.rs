@@ -213,7 +213,9 @@ mod tests {
     #[test]
     fn a_retired_token_of_an_ended_session_is_refused_without_a_second_revocation() {
         let store = store_with_session(true, 60_000);
-        store.revoke_known_session("s1", RevokeReason::Logout).unwrap();
+        store
+            .revoke_known_session("s1", RevokeReason::Logout)
+            .unwrap();
         assert_eq!(
             refresh_with(&store, "retired", STRICT),
             RefreshOutcome::Refused(Refusal::CouldNotRefresh)
@@ -238,7 +240,9 @@ mod tests {
         for (user_exists, refusal) in [(true, Refusal::CouldNotRefresh), (false, Refusal::UserGone)]
         {
             let store = store_with_session(user_exists, 60_000);
-            store.revoke_known_session("s1", RevokeReason::Logout).unwrap();
+            store
+                .revoke_known_session("s1", RevokeReason::Logout)
+                .unwrap();
             assert_eq!(
                 refresh_with(&store, "current", STRICT),
                 RefreshOutcome::Refused(refusal)

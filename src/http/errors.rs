@@ -113,7 +113,10 @@ mod tests {
     fn store_errors_map_to_conflict_and_503() {
         assert_eq!(status(&ApiError::from(StoreError::Conflict)), 409);
         let migrating = Response::from(ApiError::from(StoreError::Migrating));
-        assert_eq!((migrating.status, migrating.header("retry-after")), (503, Some("1")));
+        assert_eq!(
+            (migrating.status, migrating.header("retry-after")),
+            (503, Some("1"))
+        );
         let unavailable = Response::from(ApiError::from(StoreError::Unavailable("down".into())));
         assert_eq!(unavailable.status, 503);
         assert_eq!(

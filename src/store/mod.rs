@@ -163,8 +163,11 @@ pub trait Store {
     fn find_refresh_token(&self, digest: &[u8]) -> Result<Option<KnownRefreshToken>, StoreError>;
     /// Revokes a session already identified by one of its tokens (reuse
     /// detection), whoever owns it and whatever its state.
-    fn revoke_known_session(&self, session_id: &str, reason: RevokeReason)
-        -> Result<(), StoreError>;
+    fn revoke_known_session(
+        &self,
+        session_id: &str,
+        reason: RevokeReason,
+    ) -> Result<(), StoreError>;
     /// Revokes `session_id` only if it is a live session of `user_id` (the
     /// one an access token names); `false` if it was not.
     fn revoke_user_session(
@@ -243,10 +246,8 @@ impl<D: Db> SqlStore<D> {
         match statement() {
             Err(error) if error.kind == DbErrorKind::SchemaBehind && !self.upgrade_tried.get() => {
                 self.upgrade_tried.set(true);
-                crate::log::info(&format!(
-                    "the database schema is behind ({}): migrating",
-                    error.message
-                ));
+                // Not the driver's message: SQLite's names the statement.
+                crate::log::info("the database schema is behind: migrating");
                 let upgrade = schema::upgrade(&self.db)?;
                 crate::log::info(&format!(
                     "schema: the missing tables and columns are there now (created them): \
@@ -308,7 +309,11 @@ impl<D: Db> Store for SqlStore<D> {
     fn insert_user(&self, user: &NewUser) -> Result<User, StoreError> {
         SqlStore::insert_user(self, user)
     }
-    fn begin_login_attempt(&self, email: &str, throttle: Throttle) -> Result<LoginAttempt, StoreError> {
+    fn begin_login_attempt(
+        &self,
+        email: &str,
+        throttle: Throttle,
+    ) -> Result<LoginAttempt, StoreError> {
         SqlStore::begin_login_attempt(self, email, throttle)
     }
     fn clear_login_attempts(&self, email: &str) -> Result<(), StoreError> {
@@ -320,22 +325,44 @@ impl<D: Db> Store for SqlStore<D> {
     fn create_session(&self, session: &NewSession) -> Result<(), StoreError> {
         SqlStore::create_session(self, session)
     }
-    fn user_with_session(&self, user_id: &str, session_id: &str) -> Result<UserSession, StoreError> {
+    fn user_with_session(
+        &self,
+        user_id: &str,
+        session_id: &str,
+    ) -> Result<UserSession, StoreError> {
         SqlStore::user_with_session(self, user_id, session_id)
     }
-    fn rotate_refresh_token(&self, old: &[u8], new: &[u8], lifetime_secs: u64) -> Result<Option<Rotation>, StoreError> {
+    fn rotate_refresh_token(
+        &self,
+        old: &[u8],
+        new: &[u8],
+        lifetime_secs: u64,
+    ) -> Result<Option<Rotation>, StoreError> {
         SqlStore::rotate_refresh_token(self, old, new, lifetime_secs)
     }
     fn find_refresh_token(&self, digest: &[u8]) -> Result<Option<KnownRefreshToken>, StoreError> {
         SqlStore::find_refresh_token(self, digest)
     }
-    fn revoke_known_session(&self, session_id: &str, reason: RevokeReason) -> Result<(), StoreError> {
+    fn revoke_known_session(
+        &self,
+        session_id: &str,
+        reason: RevokeReason,
+    ) -> Result<(), StoreError> {
         SqlStore::revoke_known_session(self, session_id, reason)
     }
-    fn revoke_user_session(&self, user_id: &str, session_id: &str, reason: RevokeReason) -> Result<bool, StoreError> {
+    fn revoke_user_session(
+        &self,
+        user_id: &str,
+        session_id: &str,
+        reason: RevokeReason,
+    ) -> Result<bool, StoreError> {
         SqlStore::revoke_user_session(self, user_id, session_id, reason)
     }
-    fn revoke_session_by_refresh(&self, digest: &[u8], reason: RevokeReason) -> Result<bool, StoreError> {
+    fn revoke_session_by_refresh(
+        &self,
+        digest: &[u8],
+        reason: RevokeReason,
+    ) -> Result<bool, StoreError> {
         SqlStore::revoke_session_by_refresh(self, digest, reason)
     }
     fn revoke_all_sessions(&self, user_id: &str, session_id: &str) -> Result<bool, StoreError> {

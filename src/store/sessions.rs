@@ -8,8 +8,8 @@ use super::db::{Db, Dialect};
 use super::row::{Row, Value};
 use super::users::user_columns;
 use super::{
-    bytes, int, secs_to_us, secs_until, text, KnownRefreshToken, NewSession, RevokeReason, Rotation,
-    SqlStore, UserSession, PRUNE_AFTER_US, PRUNE_BATCH,
+    bytes, int, secs_to_us, secs_until, text, KnownRefreshToken, NewSession, RevokeReason,
+    Rotation, SqlStore, UserSession, PRUNE_AFTER_US, PRUNE_BATCH,
 };
 use crate::error::StoreError;
 

@@ -56,7 +56,8 @@ struct TestStore {
 impl TestStore {
     fn sqlite() -> TestStore {
         let connection = rusqlite::Connection::open_in_memory().unwrap();
-        let store = SqlStore::with_clock(NativeDb::Sqlite(NativeSqlite::new(connection)), test_clock);
+        let store =
+            SqlStore::with_clock(NativeDb::Sqlite(NativeSqlite::new(connection)), test_clock);
         schema::upgrade(store.db()).unwrap();
         TestStore {
             store,
@@ -95,8 +96,7 @@ impl TestStore {
                        attempts = ARRAY(SELECT a - $1 FROM unnest(attempts) AS a ORDER BY a), \
                        locked_until = locked_until - $1, last_attempt_at = last_attempt_at - $1",
                 ] {
-                    let statement =
-                        statement.replace("$1", &format!("interval '{secs} seconds'"));
+                    let statement = statement.replace("$1", &format!("interval '{secs} seconds'"));
                     db.execute(&statement, &[]).unwrap();
                 }
             }
@@ -128,7 +128,9 @@ fn fresh_pg_database() -> String {
     admin
         .execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"), &[])
         .unwrap();
-    admin.execute(&format!("CREATE DATABASE {name}"), &[]).unwrap();
+    admin
+        .execute(&format!("CREATE DATABASE {name}"), &[])
+        .unwrap();
     name
 }
 
@@ -173,12 +175,18 @@ fn an_email_registers_once_whatever_its_case() {
         assert_eq!(user.email, "ann@example.com");
         assert_eq!((user.role.as_str(), user.verified), ("user", true));
         assert_eq!(user.created_at_us, user.updated_at_us);
-        assert_eq!(uuid::Uuid::parse_str(&user.id).unwrap().to_string(), user.id);
+        assert_eq!(
+            uuid::Uuid::parse_str(&user.id).unwrap().to_string(),
+            user.id
+        );
         if t.dialect() == Dialect::Sqlite {
             assert_eq!(user.created_at_us, test_clock());
         }
         for taken in ["ann@example.com", "ANN@example.com"] {
-            assert_eq!(store.insert_user(&new_user(taken)), Err(StoreError::Conflict));
+            assert_eq!(
+                store.insert_user(&new_user(taken)),
+                Err(StoreError::Conflict)
+            );
         }
     });
 }
@@ -193,22 +201,32 @@ fn login_attempts_lock_the_email_for_the_window_then_lift() {
             window_secs: 60,
         };
         for _ in 0..3 {
-            let attempt = store.begin_login_attempt("bob@example.com", throttle).unwrap();
+            let attempt = store
+                .begin_login_attempt("bob@example.com", throttle)
+                .unwrap();
             assert_eq!(attempt.locked_for_secs, None);
             assert_eq!(attempt.user.unwrap().email, "bob@example.com");
         }
         t.advance_secs(20);
-        let refused = store.begin_login_attempt("bob@example.com", throttle).unwrap();
+        let refused = store
+            .begin_login_attempt("bob@example.com", throttle)
+            .unwrap();
         assert_eq!(refused.locked_for_secs, Some(40));
         t.advance_secs(41);
-        let lifted = store.begin_login_attempt("bob@example.com", throttle).unwrap();
+        let lifted = store
+            .begin_login_attempt("bob@example.com", throttle)
+            .unwrap();
         assert_eq!(lifted.locked_for_secs, None);
         // A success forgets the attempts; an unknown email is counted too.
         store.clear_login_attempts("bob@example.com").unwrap();
         for _ in 0..3 {
-            store.begin_login_attempt("bob@example.com", throttle).unwrap();
+            store
+                .begin_login_attempt("bob@example.com", throttle)
+                .unwrap();
         }
-        let nobody = store.begin_login_attempt("nobody@example.com", throttle).unwrap();
+        let nobody = store
+            .begin_login_attempt("nobody@example.com", throttle)
+            .unwrap();
         assert_eq!((nobody.user, nobody.locked_for_secs), (None, None));
     });
 }
@@ -221,16 +239,22 @@ fn attempts_outside_the_window_do_not_count() {
             max_failures: 2,
             window_secs: 10,
         };
-        store.begin_login_attempt("c@example.com", throttle).unwrap();
+        store
+            .begin_login_attempt("c@example.com", throttle)
+            .unwrap();
         t.advance_secs(11);
         // The first attempt fell out of the window: this is the first of
         // the new one, and the next reaches the limit and locks...
         for _ in 0..2 {
-            let attempt = store.begin_login_attempt("c@example.com", throttle).unwrap();
+            let attempt = store
+                .begin_login_attempt("c@example.com", throttle)
+                .unwrap();
             assert_eq!(attempt.locked_for_secs, None);
         }
         // ...so the one after is refused for the window.
-        let refused = store.begin_login_attempt("c@example.com", throttle).unwrap();
+        let refused = store
+            .begin_login_attempt("c@example.com", throttle)
+            .unwrap();
         assert_eq!(refused.locked_for_secs, Some(10));
     });
 }
@@ -242,9 +266,15 @@ fn a_limit_of_one_locks_at_the_first_attempt() {
             max_failures: 1,
             window_secs: 30,
         };
-        let first = t.store.begin_login_attempt("one@example.com", throttle).unwrap();
+        let first = t
+            .store
+            .begin_login_attempt("one@example.com", throttle)
+            .unwrap();
         assert_eq!(first.locked_for_secs, None);
-        let second = t.store.begin_login_attempt("one@example.com", throttle).unwrap();
+        let second = t
+            .store
+            .begin_login_attempt("one@example.com", throttle)
+            .unwrap();
         assert_eq!(second.locked_for_secs, Some(30));
     });
 }
@@ -256,9 +286,13 @@ fn stale_throttle_rows_of_other_emails_are_pruned() {
             max_failures: 5,
             window_secs: 10,
         };
-        t.store.begin_login_attempt("old@example.com", throttle).unwrap();
+        t.store
+            .begin_login_attempt("old@example.com", throttle)
+            .unwrap();
         t.advance_secs(11);
-        t.store.begin_login_attempt("new@example.com", throttle).unwrap();
+        t.store
+            .begin_login_attempt("new@example.com", throttle)
+            .unwrap();
         let left = t
             .store
             .query("SELECT count(*) AS n FROM login_throttle", &[])
@@ -278,7 +312,10 @@ fn rotation_retires_the_old_token_once() {
         let user = store.insert_user(&new_user("d@example.com")).unwrap();
         let id = session(store, &user, b"old");
         t.advance_secs(5);
-        let rotation = store.rotate_refresh_token(b"old", b"new", 3600).unwrap().unwrap();
+        let rotation = store
+            .rotate_refresh_token(b"old", b"new", 3600)
+            .unwrap()
+            .unwrap();
         assert_eq!(
             (rotation.session_id.as_str(), rotation.user_id.as_str()),
             (id.as_str(), user.id.as_str())
@@ -286,7 +323,10 @@ fn rotation_retires_the_old_token_once() {
         assert_eq!(rotation.user.map(|u| u.email), Some(user.email.clone()));
         // Capped by the absolute timeout: 7200 s after login, 5 s ago.
         assert_eq!(rotation.refresh_lifetime_secs, 3600);
-        assert_eq!(store.rotate_refresh_token(b"old", b"newer", 3600).unwrap(), None);
+        assert_eq!(
+            store.rotate_refresh_token(b"old", b"newer", 3600).unwrap(),
+            None
+        );
         t.advance_secs(2);
         let retired = store.find_refresh_token(b"old").unwrap().unwrap();
         let age = retired.retired_ms_ago.unwrap();
@@ -305,14 +345,29 @@ fn the_refresh_lifetime_is_capped_by_the_absolute_timeout() {
         let user = store.insert_user(&new_user("e@example.com")).unwrap();
         session(store, &user, b"t1");
         t.advance_secs(3000);
-        let rotation = store.rotate_refresh_token(b"t1", b"t2", 3600).unwrap().unwrap();
+        let rotation = store
+            .rotate_refresh_token(b"t1", b"t2", 3600)
+            .unwrap()
+            .unwrap();
         assert_eq!(rotation.refresh_lifetime_secs, 3600);
         t.advance_secs(3000);
-        let rotation = store.rotate_refresh_token(b"t2", b"t3", 3600).unwrap().unwrap();
+        let rotation = store
+            .rotate_refresh_token(b"t2", b"t3", 3600)
+            .unwrap()
+            .unwrap();
         assert_eq!(rotation.refresh_lifetime_secs, 1200);
         t.advance_secs(1201);
-        assert_eq!(store.rotate_refresh_token(b"t3", b"t4", 3600).unwrap(), None);
-        assert!(!store.find_refresh_token(b"t3").unwrap().unwrap().session_active);
+        assert_eq!(
+            store.rotate_refresh_token(b"t3", b"t4", 3600).unwrap(),
+            None
+        );
+        assert!(
+            !store
+                .find_refresh_token(b"t3")
+                .unwrap()
+                .unwrap()
+                .session_active
+        );
     });
 }
 
@@ -331,7 +386,10 @@ fn a_deleted_users_session_does_not_rotate_but_is_recognised() {
                 &[text(&user.id)],
             )
             .unwrap();
-        assert_eq!(store.rotate_refresh_token(b"tok", b"next", 60).unwrap(), None);
+        assert_eq!(
+            store.rotate_refresh_token(b"tok", b"next", 60).unwrap(),
+            None
+        );
         let known = store.find_refresh_token(b"tok").unwrap().unwrap();
         assert_eq!((known.user, known.retired_ms_ago), (None, None));
         assert_eq!(known.user_id, user.id);
@@ -345,10 +403,19 @@ fn revocation_ends_sessions() {
         let user = store.insert_user(&new_user("f@example.com")).unwrap();
         let first = session(store, &user, b"a");
         let second = session(store, &user, b"b");
-        let active = |id: &str| store.user_with_session(&user.id, id).unwrap().session_active;
+        let active = |id: &str| {
+            store
+                .user_with_session(&user.id, id)
+                .unwrap()
+                .session_active
+        };
         assert!(active(&first));
-        assert!(store.revoke_session_by_refresh(b"a", RevokeReason::Logout).unwrap());
-        assert!(!store.revoke_session_by_refresh(b"a", RevokeReason::Logout).unwrap());
+        assert!(store
+            .revoke_session_by_refresh(b"a", RevokeReason::Logout)
+            .unwrap());
+        assert!(!store
+            .revoke_session_by_refresh(b"a", RevokeReason::Logout)
+            .unwrap());
         assert!(!active(&first));
         assert_eq!(store.rotate_refresh_token(b"a", b"c", 60).unwrap(), None);
         // logout-all needs the caller's own session to be active...
@@ -371,13 +438,26 @@ fn a_users_session_is_revoked_only_by_its_owner_while_live() {
         let owner = store.insert_user(&new_user("owner@example.com")).unwrap();
         let other = store.insert_user(&new_user("other@example.com")).unwrap();
         let id = session(store, &owner, b"s");
-        assert!(!store.revoke_user_session(&other.id, &id, RevokeReason::Logout).unwrap());
-        assert!(store.revoke_user_session(&owner.id, &id, RevokeReason::Logout).unwrap());
+        assert!(!store
+            .revoke_user_session(&other.id, &id, RevokeReason::Logout)
+            .unwrap());
+        assert!(store
+            .revoke_user_session(&owner.id, &id, RevokeReason::Logout)
+            .unwrap());
         // A reuse revokes whatever the state, and says nothing.
         let reused = session(store, &owner, b"r");
-        store.revoke_known_session(&reused, RevokeReason::RefreshTokenReuse).unwrap();
-        store.revoke_known_session(&reused, RevokeReason::RefreshTokenReuse).unwrap();
-        assert!(!store.user_with_session(&owner.id, &reused).unwrap().session_active);
+        store
+            .revoke_known_session(&reused, RevokeReason::RefreshTokenReuse)
+            .unwrap();
+        store
+            .revoke_known_session(&reused, RevokeReason::RefreshTokenReuse)
+            .unwrap();
+        assert!(
+            !store
+                .user_with_session(&owner.id, &reused)
+                .unwrap()
+                .session_active
+        );
     });
 }
 
@@ -396,7 +476,10 @@ fn old_sessions_are_pruned_with_their_retired_tokens() {
         let store = &t.store;
         let user = store.insert_user(&new_user("g@example.com")).unwrap();
         session(store, &user, b"x");
-        store.rotate_refresh_token(b"x", b"y", 3600).unwrap().unwrap();
+        store
+            .rotate_refresh_token(b"x", b"y", 3600)
+            .unwrap()
+            .unwrap();
         t.advance_secs(3600 + 86_400 + 1);
         session(store, &user, b"z");
         assert_eq!(store.find_refresh_token(b"x").unwrap(), None);
@@ -411,9 +494,14 @@ fn a_password_hash_update_touches_updated_at() {
         let store = &t.store;
         let user = store.insert_user(&new_user("h@example.com")).unwrap();
         t.advance_secs(1);
-        store.update_password_hash(&user.id, "$argon2id$new").unwrap();
+        store
+            .update_password_hash(&user.id, "$argon2id$new")
+            .unwrap();
         session(store, &user, b"h");
-        let after = store.rotate_refresh_token(b"h", b"h2", 60).unwrap().unwrap();
+        let after = store
+            .rotate_refresh_token(b"h", b"h2", 60)
+            .unwrap()
+            .unwrap();
         let after = after.user.unwrap();
         assert_eq!(after.password_hash, "$argon2id$new");
         assert!(after.updated_at_us >= after.created_at_us + 1_000_000);
@@ -426,9 +514,18 @@ fn a_retired_tokens_age_is_rounded_and_never_negative_on_sqlite() {
     let store = &t.store;
     let user = store.insert_user(&new_user("clock@example.com")).unwrap();
     session(store, &user, b"one");
-    store.rotate_refresh_token(b"one", b"two", 3600).unwrap().unwrap();
+    store
+        .rotate_refresh_token(b"one", b"two", 3600)
+        .unwrap()
+        .unwrap();
     NOW_US.with(|now| now.set(now.get() + 1_499_600));
-    let age = || store.find_refresh_token(b"one").unwrap().unwrap().retired_ms_ago;
+    let age = || {
+        store
+            .find_refresh_token(b"one")
+            .unwrap()
+            .unwrap()
+            .retired_ms_ago
+    };
     assert_eq!(age(), Some(1500));
     // Another instance whose clock is two seconds behind.
     NOW_US.with(|now| now.set(now.get() - 3_500_000));
@@ -446,11 +543,17 @@ fn sqlite_connection(t: &TestStore) -> &rusqlite::Connection {
 fn a_full_sqlite_database_is_unavailable() {
     let t = TestStore::sqlite();
     let sql = sqlite_connection(&t);
-    let pages: i64 = sql.query_row("PRAGMA page_count", [], |r| r.get(0)).unwrap();
+    let pages: i64 = sql
+        .query_row("PRAGMA page_count", [], |r| r.get(0))
+        .unwrap();
     // A hard page limit, as a full disk would set one.
-    sql.execute_batch(&format!("PRAGMA max_page_count = {pages}")).unwrap();
-    let error = (0..10_000)
-        .find_map(|n| t.store.insert_user(&new_user(&format!("u{n}@example.com"))).err());
+    sql.execute_batch(&format!("PRAGMA max_page_count = {pages}"))
+        .unwrap();
+    let error = (0..10_000).find_map(|n| {
+        t.store
+            .insert_user(&new_user(&format!("u{n}@example.com")))
+            .err()
+    });
     let Some(StoreError::Unavailable(message)) = error else {
         panic!("expected Unavailable, got {error:?}");
     };
@@ -479,8 +582,13 @@ fn an_sqlite_rotation_that_cannot_retire_the_old_token_changes_nothing() {
     assert_eq!(current.retired_ms_ago, None);
     assert!(current.session_active);
     assert_eq!(store.find_refresh_token(b"next").unwrap(), None);
-    sqlite_connection(&t).execute_batch("DROP TRIGGER fail_retire").unwrap();
-    assert!(store.rotate_refresh_token(b"current", b"next", 3600).unwrap().is_some());
+    sqlite_connection(&t)
+        .execute_batch("DROP TRIGGER fail_retire")
+        .unwrap();
+    assert!(store
+        .rotate_refresh_token(b"current", b"next", 3600)
+        .unwrap()
+        .is_some());
 }
 
 #[test]
@@ -502,7 +610,10 @@ fn a_postgres_query_that_would_find_nothing_still_returns_one_row() {
         )
         .unwrap();
     assert_eq!(rows.rows.len(), 1);
-    assert_eq!(t.store.insert_user(&new_user("z@example.com")).map(|_| ()), Ok(()));
+    assert_eq!(
+        t.store.insert_user(&new_user("z@example.com")).map(|_| ()),
+        Ok(())
+    );
     assert_eq!(
         t.store.insert_user(&new_user("z@example.com")),
         Err(StoreError::Conflict)
@@ -549,7 +660,9 @@ fn apply_files(db: &impl Db, migrations: &[schema::Migration]) {
 #[test]
 fn the_migration_lists_match_the_files_in_migrations() {
     for (dir, list) in [("postgres", schema::POSTGRES), ("sqlite", schema::SQLITE)] {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations").join(dir);
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("migrations")
+            .join(dir);
         let mut files: Vec<String> = std::fs::read_dir(&path)
             .unwrap()
             .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
@@ -559,7 +672,9 @@ fn the_migration_lists_match_the_files_in_migrations() {
         assert_eq!(files, listed, "{dir}: add new files to schema.rs");
         for (i, migration) in list.iter().enumerate() {
             assert_eq!(migration.version, i as i64 + 1, "numbered without gaps");
-            assert!(migration.name.starts_with(&format!("V{}__", migration.version)));
+            assert!(migration
+                .name
+                .starts_with(&format!("V{}__", migration.version)));
         }
     }
 }
@@ -567,7 +682,10 @@ fn the_migration_lists_match_the_files_in_migrations() {
 #[test]
 fn schema_files_split_into_statements_triggers_whole() {
     let statements = schema::statements(schema::SQLITE[0].sql);
-    let triggers: Vec<&String> = statements.iter().filter(|s| s.starts_with("CREATE TRIGGER")).collect();
+    let triggers: Vec<&String> = statements
+        .iter()
+        .filter(|s| s.starts_with("CREATE TRIGGER"))
+        .collect();
     assert_eq!(triggers.len(), 2);
     assert!(triggers.iter().all(|t| t.ends_with("END")), "{triggers:?}");
     assert!(statements.iter().all(|s| !s.contains("--")));
@@ -583,7 +701,10 @@ fn a_statement_that_finds_no_schema_migrates_and_runs_again() {
         let user = store.insert_user(&new_user("first@example.com")).unwrap();
         assert_eq!(user.email, "first@example.com");
         let versions = schema::recorded_versions(store.db()).unwrap();
-        let all: Vec<i64> = schema::migrations(store.db().dialect()).iter().map(|m| m.version).collect();
+        let all: Vec<i64> = schema::migrations(store.db().dialect())
+            .iter()
+            .map(|m| m.version)
+            .collect();
         assert_eq!(versions, all);
     });
 }
@@ -605,14 +726,23 @@ fn an_edited_applied_migration_is_refused_naming_it() {
     on_both_unmigrated(|store| {
         schema::upgrade(store.db()).unwrap();
         store
-            .execute("UPDATE schema_migrations SET checksum = 'edited' WHERE version = 1", &[])
+            .execute(
+                "UPDATE schema_migrations SET checksum = 'edited' WHERE version = 1",
+                &[],
+            )
             .unwrap();
         let Err(StoreError::Unavailable(message)) = schema::upgrade(store.db()) else {
             panic!("an edited migration must be refused");
         };
         let v1 = &schema::migrations(store.db().dialect())[0];
-        let label = format!("V1__{}", v1.name.trim_start_matches("V1__").trim_end_matches(".sql"));
-        assert!(message.contains(&label) && message.contains("changed after it was applied"), "{message}");
+        let label = format!(
+            "V1__{}",
+            v1.name.trim_start_matches("V1__").trim_end_matches(".sql")
+        );
+        assert!(
+            message.contains(&label) && message.contains("changed after it was applied"),
+            "{message}"
+        );
     });
 }
 
@@ -630,7 +760,7 @@ fn a_postgres_database_migrated_by_refinery_is_adopted_and_upgraded_with_its_row
     apply_files(db, &schema::POSTGRES[..3]);
     for m in &schema::POSTGRES[..3] {
         db.execute(
-            "INSERT INTO refinery_schema_history VALUES ($1::int4, $2, '2026-11-01', '123')",
+            "INSERT INTO refinery_schema_history VALUES ($1::int8::int4, $2, '2026-11-01', '123')",
             &[Value::Int(m.version), text(m.name)],
         )
         .unwrap();
@@ -642,7 +772,13 @@ fn a_postgres_database_migrated_by_refinery_is_adopted_and_upgraded_with_its_row
     .unwrap();
     // The login path needs V4's table: the store migrates on its own.
     let attempt = store
-        .begin_login_attempt("old@example.com", Throttle { max_failures: 5, window_secs: 60 })
+        .begin_login_attempt(
+            "old@example.com",
+            Throttle {
+                max_failures: 5,
+                window_secs: 60,
+            },
+        )
         .unwrap();
     assert_eq!(attempt.user.unwrap().name, "Old");
     assert_eq!(schema::recorded_versions(db).unwrap(), [1, 2, 3, 4]);
@@ -658,6 +794,10 @@ fn an_sqlite_database_the_component_created_without_history_is_upgraded_with_its
     let user = store.insert_user(&new_user("early@example.com")).unwrap();
     let upgrade = schema::upgrade(store.db()).unwrap();
     assert_eq!(upgrade.applied(), [1]);
-    let found = store.user_with_session(&user.id, "none").unwrap().user.unwrap();
+    let found = store
+        .user_with_session(&user.id, "none")
+        .unwrap()
+        .user
+        .unwrap();
     assert_eq!(found.email, "early@example.com");
 }

@@ -6,21 +6,26 @@ use super::row::Value;
 use super::{text, NewUser, SqlStore, User};
 use crate::error::StoreError;
 
-/// The user columns of a `users` row aliased `alias`, named as
+/// The user columns of a `users` row aliased `alias` (`""`: unqualified,
+/// as SQLite's `RETURNING` needs them), named as
 /// [`Row::user`](super::row::Row::user) reads them. Postgres reads its
 /// `timestamptz` instants as epoch microseconds (Spin cannot read the type).
 pub(super) fn user_columns(dialect: Dialect, alias: &str) -> String {
-    let a = alias;
+    let a = if alias.is_empty() {
+        String::new()
+    } else {
+        format!("{alias}.")
+    };
     match dialect {
         Dialect::Postgres => format!(
-            "{a}.id::text AS user_id, {a}.name, {a}.email, {a}.password, {a}.photo, {a}.role, \
-             {a}.verified, (extract(epoch from {a}.created_at) * 1000000)::int8 AS created_us, \
-             (extract(epoch from {a}.updated_at) * 1000000)::int8 AS updated_us"
+            "{a}id::text AS user_id, {a}name, {a}email, {a}password, {a}photo, {a}role, \
+             {a}verified, (extract(epoch from {a}created_at) * 1000000)::int8 AS created_us, \
+             (extract(epoch from {a}updated_at) * 1000000)::int8 AS updated_us"
         ),
         Dialect::Sqlite => format!(
-            "{a}.id AS user_id, {a}.name AS name, {a}.email AS email, {a}.password AS password, \
-             {a}.photo AS photo, {a}.role AS role, {a}.verified AS verified, \
-             {a}.created_at AS created_us, {a}.updated_at AS updated_us"
+            "{a}id AS user_id, {a}name AS name, {a}email AS email, {a}password AS password, \
+             {a}photo AS photo, {a}role AS role, {a}verified AS verified, \
+             {a}created_at AS created_us, {a}updated_at AS updated_us"
         ),
     }
 }
@@ -52,12 +57,12 @@ impl<D: Db> SqlStore<D> {
             Dialect::Sqlite => {
                 let inserted = self.first_row(
                     &format!(
-                        "INSERT INTO users AS u (id, name, email, password, photo, verified, role, \
+                        "INSERT INTO users (id, name, email, password, photo, verified, role, \
                            created_at, updated_at) \
                          VALUES (?1, ?2, ?3, ?4, ?5, 1, 'user', ?6, ?6) \
                          ON CONFLICT DO NOTHING \
                          RETURNING {}",
-                        user_columns(Dialect::Sqlite, "u")
+                        user_columns(Dialect::Sqlite, "")
                     ),
                     &[
                         text(&uuid::Uuid::new_v4().to_string()),

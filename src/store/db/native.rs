@@ -4,9 +4,9 @@
 //! `timestamptz` cannot be read), and rusqlite, the
 //! engine Spin embeds.
 
-use std::cell::RefCell;
 use postgres::types::{ToSql, Type};
 use postgres::NoTls;
+use std::cell::RefCell;
 
 use super::{Db, DbError, Dialect, Rows};
 use crate::store::row::Value;
@@ -55,7 +55,10 @@ fn pg_value(row: &postgres::Row, index: usize) -> Result<Value, DbError> {
     let read = |e: postgres::Error| DbError::other(format!("column {}: {e}", column.name()));
     let ty = column.type_();
     Ok(match *ty {
-        Type::BOOL => row.try_get::<_, Option<bool>>(index).map_err(read)?.map(Value::Bool),
+        Type::BOOL => row
+            .try_get::<_, Option<bool>>(index)
+            .map_err(read)?
+            .map(Value::Bool),
         Type::INT2 => row
             .try_get::<_, Option<i16>>(index)
             .map_err(read)?
@@ -64,8 +67,14 @@ fn pg_value(row: &postgres::Row, index: usize) -> Result<Value, DbError> {
             .try_get::<_, Option<i32>>(index)
             .map_err(read)?
             .map(|n| Value::Int(n.into())),
-        Type::INT8 => row.try_get::<_, Option<i64>>(index).map_err(read)?.map(Value::Int),
-        Type::FLOAT8 => row.try_get::<_, Option<f64>>(index).map_err(read)?.map(Value::Real),
+        Type::INT8 => row
+            .try_get::<_, Option<i64>>(index)
+            .map_err(read)?
+            .map(Value::Int),
+        Type::FLOAT8 => row
+            .try_get::<_, Option<f64>>(index)
+            .map_err(read)?
+            .map(Value::Real),
         Type::TEXT | Type::VARCHAR | Type::NAME | Type::BPCHAR => row
             .try_get::<_, Option<String>>(index)
             .map_err(read)?
