@@ -156,18 +156,6 @@ impl<D: Db + ?Sized> Db for &D {
     }
 }
 
-impl<D: Db + ?Sized> Db for Box<D> {
-    fn dialect(&self) -> Dialect {
-        (**self).dialect()
-    }
-    fn query(&self, statement: &str, params: &[Value]) -> Result<Rows, DbError> {
-        (**self).query(statement, params)
-    }
-    fn execute(&self, statement: &str, params: &[Value]) -> Result<u64, DbError> {
-        (**self).execute(statement, params)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
