@@ -1,4 +1,4 @@
-//! CSRF and CORS for browsers (API.md, Browsers).
+//! CSRF and CORS for browsers (docs/API.md, Browsers).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;

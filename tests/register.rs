@@ -1,4 +1,4 @@
-//! `POST /api/auth/register` (API.md, Routes).
+//! `POST /api/auth/register` (docs/API.md, Routes).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;

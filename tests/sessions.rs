@@ -1,5 +1,5 @@
 //! Refresh-token rotation, reuse detection, revocation and logout
-//! (API.md, Routes: refresh, logout, logout-all).
+//! (docs/API.md, Routes: refresh, logout, logout-all).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;

@@ -1,4 +1,4 @@
-//! Login throttling per account (API.md, Routes: login).
+//! Login throttling per account (docs/API.md, Routes: login).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;

@@ -1,4 +1,4 @@
-//! Access tokens and JWKS (API.md, Tokens and JWKS), checked with an
+//! Access tokens and JWKS (docs/API.md, Tokens and JWKS), checked with an
 //! independent JOSE implementation (the `jsonwebtoken` crate).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 

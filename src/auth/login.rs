@@ -1,4 +1,4 @@
-//! Logging in with email and password (API.md, `POST /api/auth/login`): the
+//! Logging in with email and password (docs/API.md, `POST /api/auth/login`): the
 //! throttle, the password check that costs the same for unknown emails, and
 //! the upgrade of old password hashes. Starting the session is the
 //! caller's next step (`session::start`).

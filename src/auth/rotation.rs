@@ -1,4 +1,4 @@
-//! Refreshing a session (API.md, `/api/auth/refresh`): a current refresh
+//! Refreshing a session (docs/API.md, `/api/auth/refresh`): a current refresh
 //! token is rotated; a retired one is either a lost race inside the grace
 //! window or a reuse, which revokes the session (a stolen token and its
 //! owner cannot both go on refreshing).

@@ -1,4 +1,4 @@
-//! The field rules of the register and login bodies (API.md, Routes).
+//! The field rules of the register and login bodies (docs/API.md, Routes).
 
 use serde_json::{Map, Value};
 

@@ -138,7 +138,7 @@ pub trait Db {
     fn dialect(&self) -> Dialect;
     /// A statement that returns rows. On Postgres it must return at least
     /// one row by construction: real Spin 4.0.x never answers a query with
-    /// zero rows (SPIN-COMPAT.md).
+    /// zero rows (README, "The Spin 4.0.x zero-row bug").
     fn query(&self, statement: &str, params: &[Value]) -> Result<Rows, DbError>;
     /// A statement whose rows are not needed: the number of rows changed.
     fn execute(&self, statement: &str, params: &[Value]) -> Result<u64, DbError>;
