@@ -96,6 +96,11 @@ impl<'v> Config<'v> {
         Ok(self.number("refresh_token_expires_in", 5_256_000)? * 60)
     }
 
+    /// `security_event_retention_days` (1 to 3650), in seconds.
+    pub fn security_event_retention_secs(&self) -> Result<u64, ConfigError> {
+        Ok(self.number("security_event_retention_days", 3650)? * 86_400)
+    }
+
     pub fn session_absolute_timeout_secs(&self) -> Result<u64, ConfigError> {
         Ok(self.number("session_absolute_timeout_minutes", 5_256_000)? * 60)
     }

@@ -43,6 +43,8 @@ pub enum ApiError {
     /// 403 (CSRF refusals).
     Forbidden(&'static str),
     NotFound,
+    /// 404 with a contract message (`Session not found`).
+    NotFoundDetail(&'static str),
     /// 405; `allow` lists the methods the path answers.
     MethodNotAllowed {
         allow: String,

@@ -48,7 +48,10 @@ async fn handle(incoming: IncomingRequest, response_out: ResponseOutparam) {
 async fn read_request(incoming: IncomingRequest) -> Request {
     let method = method_name(&incoming.method());
     let path_and_query = incoming.path_with_query().unwrap_or_else(|| "/".into());
-    let path = path_and_query.split('?').next().unwrap_or("/").to_owned();
+    let (path, query) = path_and_query
+        .split_once('?')
+        .unwrap_or((path_and_query.as_str(), ""));
+    let (path, query) = (path.to_owned(), query.to_owned());
     let headers: Vec<(String, String)> = incoming
         .headers()
         .entries()
@@ -73,6 +76,7 @@ async fn read_request(incoming: IncomingRequest) -> Request {
     Request {
         method,
         path,
+        query,
         headers,
         body,
     }

@@ -6,8 +6,8 @@ use std::cell::{Cell, RefCell};
 
 use crate::error::StoreError;
 use crate::store::{
-    KnownRefreshToken, LoginAttempt, NewSession, NewUser, RevokeReason, Rotation, Store, Throttle,
-    User, UserSession,
+    Client, KnownRefreshToken, LoginAttempt, NewEvent, NewSession, NewUser, RevokeReason, Rotation,
+    SecurityEvent, SessionInfo, Store, Throttle, User, UserSession,
 };
 
 #[derive(Default)]
@@ -20,6 +20,10 @@ pub struct FakeStore {
     /// Emails whose attempts were cleared.
     pub cleared: RefCell<Vec<String>>,
     pub sessions: RefCell<Vec<FakeSession>>,
+    /// What `begin_login_attempt` reports as `sets_lock`.
+    pub sets_lock: Cell<bool>,
+    /// Events recorded, the revocations' included (kind and session).
+    pub events: RefCell<Vec<NewEvent>>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -92,6 +96,31 @@ impl FakeStore {
 
     /// Revokes the sessions `pick` chooses among the active ones; whether
     /// there was any.
+    /// Revokes as the real store does, with one event per session revoked.
+    fn revoke_recording(
+        &self,
+        reason: RevokeReason,
+        client: &Client,
+        pick: impl Fn(&FakeSession) -> bool,
+    ) -> bool {
+        let picked: Vec<FakeSession> = self
+            .sessions
+            .borrow()
+            .iter()
+            .filter(|s| s.revoked.is_none() && pick(s))
+            .cloned()
+            .collect();
+        for session in &picked {
+            self.events.borrow_mut().push(NewEvent {
+                user_id: session.user_id.clone(),
+                kind: reason.event(),
+                client: client.clone(),
+                session_id: Some(session.id.clone()),
+            });
+        }
+        self.revoke_where(reason, pick)
+    }
+
     fn revoke_where(&self, reason: RevokeReason, pick: impl Fn(&FakeSession) -> bool) -> bool {
         let mut any = false;
         for session in self.sessions.borrow_mut().iter_mut() {
@@ -130,6 +159,7 @@ impl Store for FakeStore {
         Ok(LoginAttempt {
             user,
             locked_for_secs,
+            sets_lock: self.sets_lock.get(),
         })
     }
 
@@ -219,8 +249,9 @@ impl Store for FakeStore {
         &self,
         session_id: &str,
         reason: RevokeReason,
+        client: &Client,
     ) -> Result<(), StoreError> {
-        self.revoke_where(reason, |s| s.id == session_id);
+        self.revoke_recording(reason, client, |s| s.id == session_id);
         Ok(())
     }
 
@@ -229,23 +260,87 @@ impl Store for FakeStore {
         user_id: &str,
         session_id: &str,
         reason: RevokeReason,
+        client: &Client,
     ) -> Result<bool, StoreError> {
-        Ok(self.revoke_where(reason, |s| s.id == session_id && s.user_id == user_id))
+        Ok(self.revoke_recording(reason, client, |s| {
+            s.id == session_id && s.user_id == user_id
+        }))
     }
 
     fn revoke_session_by_refresh(
         &self,
         digest: &[u8],
         reason: RevokeReason,
+        client: &Client,
     ) -> Result<bool, StoreError> {
-        Ok(self.revoke_where(reason, |s| s.current == digest))
+        Ok(self.revoke_recording(reason, client, |s| s.current == digest))
     }
 
-    fn revoke_all_sessions(&self, user_id: &str, session_id: &str) -> Result<bool, StoreError> {
+    fn revoke_all_sessions(
+        &self,
+        user_id: &str,
+        session_id: &str,
+        client: &Client,
+    ) -> Result<bool, StoreError> {
         let active = self.user_with_session(user_id, session_id)?.session_active;
         if active {
             self.revoke_where(RevokeReason::LogoutAll, |s| s.user_id == user_id);
+            self.record_events(&[NewEvent {
+                user_id: user_id.into(),
+                kind: RevokeReason::LogoutAll.event(),
+                client: client.clone(),
+                session_id: Some(session_id.into()),
+            }])?;
         }
         Ok(active)
+    }
+
+    fn record_events(&self, events: &[NewEvent]) -> Result<(), StoreError> {
+        self.events.borrow_mut().extend(events.iter().cloned());
+        Ok(())
+    }
+
+    fn list_sessions(&self, user_id: &str) -> Result<Vec<SessionInfo>, StoreError> {
+        Ok(self
+            .sessions
+            .borrow()
+            .iter()
+            .filter(|s| s.user_id == user_id && s.revoked.is_none())
+            .map(|s| SessionInfo {
+                id: s.id.clone(),
+                created_at_us: 0,
+                last_used_at_us: 0,
+                expires_at_us: 0,
+                user_agent: None,
+                ip: None,
+            })
+            .collect())
+    }
+
+    fn list_events(
+        &self,
+        user_id: &str,
+        before_id: Option<i64>,
+        limit: u32,
+        _: u64,
+    ) -> Result<Vec<SecurityEvent>, StoreError> {
+        let events = self.events.borrow();
+        let mut listed: Vec<SecurityEvent> = events
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| e.user_id == user_id)
+            .map(|(i, e)| SecurityEvent {
+                id: i as i64 + 1,
+                kind: e.kind.as_str().into(),
+                at_us: 0,
+                ip: e.client.ip.clone(),
+                user_agent: e.client.user_agent.clone(),
+                session_id: e.session_id.clone(),
+            })
+            .filter(|e| e.id < before_id.unwrap_or(i64::MAX))
+            .collect();
+        listed.reverse();
+        listed.truncate(limit as usize);
+        Ok(listed)
     }
 }

@@ -6,7 +6,7 @@
 use super::passwords;
 use crate::error::StoreError;
 use crate::log;
-use crate::store::{Store, Throttle, User};
+use crate::store::{Client, EventKind, NewEvent, Store, Throttle, User};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum LoginOutcome {
@@ -28,10 +28,18 @@ pub fn login(
     throttle: Throttle,
     email: &str,
     password: &str,
+    client: &Client,
 ) -> Result<LoginOutcome, StoreError> {
     let attempt = store.begin_login_attempt(email, throttle)?;
     if let Some(retry_after_secs) = attempt.locked_for_secs {
-        log::security("login refused: too many failed attempts for this account");
+        log::security(&format!(
+            "login refused: too many failed attempts for this account{} ip={}",
+            attempt
+                .user
+                .as_ref()
+                .map_or(String::new(), |u| format!(" user_id={}", u.id)),
+            client.ip.as_deref().unwrap_or("-")
+        ));
         return Ok(LoginOutcome::Locked { retry_after_secs });
     }
     let password_matches = match &attempt.user {
@@ -43,9 +51,13 @@ pub fn login(
             false
         }
     };
-    let Some(user) = attempt.user.filter(|_| password_matches) else {
+    let Some(user) = attempt.user.as_ref().filter(|_| password_matches) else {
+        if let Some(user) = &attempt.user {
+            record_failure(store, user, attempt.sets_lock, client)?;
+        }
         return Ok(LoginOutcome::WrongCredentials);
     };
+    let user = user.clone();
     // The attempt was counted as a failure up front; the right password
     // takes it back, whether or not the email is verified.
     store.clear_login_attempts(email)?;
@@ -56,6 +68,33 @@ pub fn login(
         upgrade_password_hash(store, &user.id, password);
     }
     Ok(LoginOutcome::LoggedIn(user))
+}
+
+/// A registered user's failed login, and the lock it set (once per lock):
+/// recorded right after the attempt (its outcome is known only after the
+/// password check).
+fn record_failure(
+    store: &dyn Store,
+    user: &User,
+    locked_now: bool,
+    client: &Client,
+) -> Result<(), StoreError> {
+    let event = |kind| NewEvent {
+        user_id: user.id.clone(),
+        kind,
+        client: client.clone(),
+        session_id: None,
+    };
+    let mut events = vec![event(EventKind::LoginFailed)];
+    if locked_now {
+        events.push(event(EventKind::LoginLocked));
+        log::security(&format!(
+            "login locked: too many failed attempts user_id={} ip={}",
+            user.id,
+            client.ip.as_deref().unwrap_or("-")
+        ));
+    }
+    store.record_events(&events)
 }
 
 /// Replaces a hash made with older parameters. A failure here must not fail
@@ -97,7 +136,7 @@ mod tests {
     }
 
     fn log_in(store: &FakeStore, password: &str) -> LoginOutcome {
-        login(store, THROTTLE, EMAIL, password).unwrap()
+        login(store, THROTTLE, EMAIL, password, &Client::default()).unwrap()
     }
 
     #[test]
@@ -179,5 +218,38 @@ mod tests {
         let upgraded = store.password_hash("u1");
         assert!(!passwords::needs_rehash(&upgraded), "{upgraded}");
         assert!(passwords::verify(WEAK_PASSWORD, &upgraded));
+    }
+
+    fn recorded(store: &FakeStore) -> Vec<&'static str> {
+        store
+            .events
+            .borrow()
+            .iter()
+            .map(|e| e.kind.as_str())
+            .collect()
+    }
+
+    #[test]
+    fn a_registered_users_wrong_password_is_an_event_and_the_locking_one_two() {
+        let store = store_with(WEAK_HASH, true);
+        log_in(&store, "wrong password");
+        assert_eq!(recorded(&store), ["login_failed"]);
+        store.sets_lock.set(true);
+        log_in(&store, "wrong again");
+        assert_eq!(
+            recorded(&store),
+            ["login_failed", "login_failed", "login_locked"]
+        );
+        assert_eq!(store.events.borrow()[0].user_id, "u1");
+    }
+
+    #[test]
+    fn unknown_emails_and_right_passwords_record_no_failure() {
+        let unknown = FakeStore::default();
+        log_in(&unknown, "any password");
+        assert!(recorded(&unknown).is_empty());
+        let store = store_with(WEAK_HASH, true);
+        log_in(&store, WEAK_PASSWORD);
+        assert!(recorded(&store).is_empty());
     }
 }

@@ -7,7 +7,7 @@ use super::refresh;
 use super::tokens::AccessIdentity;
 use crate::error::StoreError;
 use crate::log;
-use crate::store::{RevokeReason, Store};
+use crate::store::{Client, RevokeReason, Store};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RefreshPolicy {
@@ -53,6 +53,7 @@ pub fn refresh(
     presented: &str,
     next: &str,
     policy: RefreshPolicy,
+    client: &Client,
 ) -> Result<RefreshOutcome, StoreError> {
     let presented = refresh::digest(presented);
     if let Some(rotation) =
@@ -76,6 +77,9 @@ pub fn refresh(
         return Ok(RefreshOutcome::Refused(Refusal::CouldNotRefresh));
     };
     let user_gone = known.user.is_none();
+    // The store rotates only for verified users; a retired token of an
+    // unverified one gets nothing in the grace window either.
+    let unverified = known.user.as_ref().is_some_and(|user| !user.verified);
     let Some(retired_ms_ago) = known.retired_ms_ago else {
         let refusal = if user_gone {
             Refusal::UserGone
@@ -96,14 +100,18 @@ pub fn refresh(
     if retired_ms_ago < grace_ms {
         return Ok(if user_gone {
             RefreshOutcome::Refused(Refusal::UserGone)
+        } else if unverified {
+            RefreshOutcome::Refused(Refusal::CouldNotRefresh)
         } else {
             RefreshOutcome::Grace { session }
         });
     }
-    store.revoke_known_session(&session.session_id, RevokeReason::RefreshTokenReuse)?;
+    store.revoke_known_session(&session.session_id, RevokeReason::RefreshTokenReuse, client)?;
     log::security(&format!(
-        "refresh token reuse: session revoked user_id={} session_id={}",
-        session.user_id, session.session_id
+        "refresh token reuse: session revoked user_id={} session_id={} ip={}",
+        session.user_id,
+        session.session_id,
+        client.ip.as_deref().unwrap_or("-")
     ));
     Ok(RefreshOutcome::Reused { session })
 }
@@ -145,7 +153,7 @@ mod tests {
     }
 
     fn refresh_with(store: &FakeStore, token: &str, policy: RefreshPolicy) -> RefreshOutcome {
-        refresh(store, token, "next", policy).unwrap()
+        refresh(store, token, "next", policy, &Client::default()).unwrap()
     }
 
     #[test]
@@ -214,7 +222,7 @@ mod tests {
     fn a_retired_token_of_an_ended_session_is_refused_without_a_second_revocation() {
         let store = store_with_session(true, 60_000);
         store
-            .revoke_known_session("s1", RevokeReason::Logout)
+            .revoke_known_session("s1", RevokeReason::Logout, &Client::default())
             .unwrap();
         assert_eq!(
             refresh_with(&store, "retired", STRICT),
@@ -241,7 +249,7 @@ mod tests {
         {
             let store = store_with_session(user_exists, 60_000);
             store
-                .revoke_known_session("s1", RevokeReason::Logout)
+                .revoke_known_session("s1", RevokeReason::Logout, &Client::default())
                 .unwrap();
             assert_eq!(
                 refresh_with(&store, "current", STRICT),

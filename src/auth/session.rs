@@ -5,7 +5,7 @@ use super::refresh;
 use super::tokens::AccessIdentity;
 use crate::error::StoreError;
 use crate::log;
-use crate::store::{NewSession, RevokeReason, Store, User};
+use crate::store::{Client, NewSession, RevokeReason, Store, User};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SessionLifetimes {
@@ -14,6 +14,8 @@ pub struct SessionLifetimes {
     /// How long the session lives after its login, however often it is
     /// refreshed (`session_absolute_timeout_minutes`).
     pub absolute_timeout_secs: u64,
+    /// How long security events are kept (`security_event_retention_days`).
+    pub event_retention_secs: u64,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -29,6 +31,7 @@ pub fn start(
     user_id: &str,
     refresh_token: &str,
     lifetimes: SessionLifetimes,
+    client: &Client,
 ) -> Result<StartedSession, StoreError> {
     // A refresh token never outlives its session.
     let refresh_lifetime_secs = lifetimes.refresh_secs.min(lifetimes.absolute_timeout_secs);
@@ -39,6 +42,8 @@ pub fn start(
         refresh_digest: refresh::digest(refresh_token),
         refresh_lifetime_secs,
         absolute_timeout_secs: lifetimes.absolute_timeout_secs,
+        client: client.clone(),
+        event_retention_secs: lifetimes.event_retention_secs,
     })?;
     Ok(StartedSession {
         identity: AccessIdentity {
@@ -81,19 +86,21 @@ pub fn log_out(
     store: &dyn Store,
     access: Option<&AccessIdentity>,
     refresh_token: Option<&str>,
+    client: &Client,
 ) -> Result<bool, StoreError> {
     if let Some(identity) = access {
         if store.revoke_user_session(
             &identity.user_id,
             &identity.session_id,
             RevokeReason::Logout,
+            client,
         )? {
             return Ok(true);
         }
     }
     match refresh_token {
         Some(token) => {
-            store.revoke_session_by_refresh(&refresh::digest(token), RevokeReason::Logout)
+            store.revoke_session_by_refresh(&refresh::digest(token), RevokeReason::Logout, client)
         }
         None => Ok(false),
     }
@@ -104,13 +111,16 @@ pub fn log_out(
 pub fn log_out_everywhere(
     store: &dyn Store,
     identity: &AccessIdentity,
+    client: &Client,
 ) -> Result<bool, StoreError> {
-    if !store.revoke_all_sessions(&identity.user_id, &identity.session_id)? {
+    if !store.revoke_all_sessions(&identity.user_id, &identity.session_id, client)? {
         return Ok(false);
     }
     log::security(&format!(
-        "all sessions revoked user_id={}",
-        identity.user_id
+        "all sessions revoked user_id={} session_id={} ip={}",
+        identity.user_id,
+        identity.session_id,
+        client.ip.as_deref().unwrap_or("-")
     ));
     Ok(true)
 }
@@ -141,8 +151,9 @@ mod tests {
         let lifetimes = SessionLifetimes {
             refresh_secs: 3600,
             absolute_timeout_secs: 600,
+            event_retention_secs: 86_400,
         };
-        let started = start(&store, "u1", "first-token", lifetimes).unwrap();
+        let started = start(&store, "u1", "first-token", lifetimes, &Client::default()).unwrap();
         assert_eq!(started.refresh_lifetime_secs, 600);
         assert_eq!(started.identity.user_id, "u1");
         let stored = store.session(&started.identity.session_id);
@@ -176,7 +187,13 @@ mod tests {
     #[test]
     fn logout_revokes_the_access_tokens_session_first() {
         let store = store_with_sessions(true, &["s1", "s2"]);
-        assert!(log_out(&store, Some(&identity("s1")), Some("s2")).unwrap());
+        assert!(log_out(
+            &store,
+            Some(&identity("s1")),
+            Some("s2"),
+            &Client::default()
+        )
+        .unwrap());
         assert_eq!(store.session("s1").revoked, Some(RevokeReason::Logout));
         assert_eq!(store.session("s2").revoked, None);
     }
@@ -184,21 +201,27 @@ mod tests {
     #[test]
     fn logout_falls_back_to_the_refresh_token_when_the_access_token_names_no_live_session() {
         let store = store_with_sessions(true, &["s2"]);
-        assert!(log_out(&store, Some(&identity("ended")), Some("s2")).unwrap());
+        assert!(log_out(
+            &store,
+            Some(&identity("ended")),
+            Some("s2"),
+            &Client::default()
+        )
+        .unwrap());
         assert_eq!(store.session("s2").revoked, Some(RevokeReason::Logout));
         assert!(
-            !log_out(&store, None, Some("s2")).unwrap(),
+            !log_out(&store, None, Some("s2"), &Client::default()).unwrap(),
             "already revoked"
         );
-        assert!(!log_out(&store, None, None).unwrap());
+        assert!(!log_out(&store, None, None, &Client::default()).unwrap());
     }
 
     #[test]
     fn logout_everywhere_needs_a_live_session_and_revokes_them_all() {
         let store = store_with_sessions(true, &["s1", "s2"]);
-        assert!(!log_out_everywhere(&store, &identity("ended")).unwrap());
+        assert!(!log_out_everywhere(&store, &identity("ended"), &Client::default()).unwrap());
         assert_eq!(store.session("s2").revoked, None);
-        assert!(log_out_everywhere(&store, &identity("s1")).unwrap());
+        assert!(log_out_everywhere(&store, &identity("s1"), &Client::default()).unwrap());
         for id in ["s1", "s2"] {
             assert_eq!(store.session(id).revoked, Some(RevokeReason::LogoutAll));
         }

@@ -14,7 +14,7 @@ pub fn status(error: &ApiError) -> u16 {
         ApiError::BadRequest(_) => 400,
         ApiError::Unauthorized { .. } => 401,
         ApiError::Forbidden(_) => 403,
-        ApiError::NotFound => 404,
+        ApiError::NotFound | ApiError::NotFoundDetail(_) => 404,
         ApiError::MethodNotAllowed { .. } => 405,
         ApiError::Conflict(_) => 409,
         ApiError::PayloadTooLarge => 413,
@@ -27,7 +27,10 @@ pub fn status(error: &ApiError) -> u16 {
 
 fn detail(error: &ApiError) -> Value {
     let text = match error {
-        ApiError::BadRequest(d) | ApiError::Forbidden(d) | ApiError::Conflict(d) => *d,
+        ApiError::BadRequest(d)
+        | ApiError::Forbidden(d)
+        | ApiError::Conflict(d)
+        | ApiError::NotFoundDetail(d) => *d,
         ApiError::Unauthorized { detail, .. } => detail,
         ApiError::NotFound => "Not Found",
         ApiError::MethodNotAllowed { .. } => "Method Not Allowed",

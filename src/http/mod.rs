@@ -15,6 +15,39 @@ pub use router::{route, routes};
 
 use serde::Serialize;
 
+/// How much of a `User-Agent` a session and its events keep.
+pub const USER_AGENT_CHARS: usize = 256;
+
+/// `%XX` and `+` decoded; invalid escapes are kept as they are, invalid
+/// UTF-8 replaced.
+fn percent_decode(text: &str) -> String {
+    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let escaped = match bytes.get(i..i + 3) {
+            Some([b'%', high, low]) => hex(*high).zip(hex(*low)).map(|(h, l)| h * 16 + l),
+            _ => None,
+        };
+        match (escaped, bytes[i]) {
+            (Some(byte), _) => {
+                out.push(byte);
+                i += 3;
+            }
+            (None, b'+') => {
+                out.push(b' ');
+                i += 1;
+            }
+            (None, byte) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// Request bodies larger than this are refused with `413`.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
@@ -30,6 +63,8 @@ pub enum Body {
 pub struct Request {
     pub method: String,
     pub path: String,
+    /// What followed `?` in the URL (empty without one).
+    pub query: String,
     /// Header names are lower case.
     pub headers: Vec<(String, String)>,
     pub body: Body,
@@ -40,6 +75,7 @@ impl Request {
         Request {
             method: method.to_ascii_uppercase(),
             path: path.to_owned(),
+            query: String::new(),
             headers: Vec::new(),
             body: Body::Bytes(Vec::new()),
         }
@@ -49,6 +85,45 @@ impl Request {
         self.headers
             .push((name.to_ascii_lowercase(), value.to_owned()));
         self
+    }
+
+    pub fn with_query(mut self, query: &str) -> Self {
+        self.query = query.to_owned();
+        self
+    }
+
+    /// The first value of a query parameter, percent-decoded (`+` is a
+    /// space); `None` when absent.
+    pub fn query_param(&self, name: &str) -> Option<String> {
+        self.query.split('&').find_map(|pair| {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            (percent_decode(key) == name).then(|| percent_decode(value))
+        })
+    }
+
+    /// The client's IP address as Spin reports it (`spin-client-addr`,
+    /// the last one: Spin appends its own after any a client sent), without
+    /// the port. Never `X-Forwarded-For`, which any client can write.
+    pub fn client_ip(&self) -> Option<String> {
+        let address = self
+            .headers
+            .iter()
+            .rev()
+            .find(|(n, _)| n == "spin-client-addr")
+            .map(|(_, v)| v.trim())?;
+        if let Ok(socket) = address.parse::<std::net::SocketAddr>() {
+            return Some(socket.ip().to_string());
+        }
+        address
+            .parse::<std::net::IpAddr>()
+            .ok()
+            .map(|ip| ip.to_string())
+    }
+
+    /// The `User-Agent`, cut at 256 characters.
+    pub fn user_agent(&self) -> Option<String> {
+        self.header("user-agent")
+            .map(|agent| agent.chars().take(USER_AGENT_CHARS).collect())
     }
 
     pub fn with_body(mut self, body: &[u8]) -> Self {

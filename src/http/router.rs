@@ -4,7 +4,7 @@
 use super::{cors, Request, Response};
 use crate::config::Config;
 use crate::error::ApiError;
-use crate::routes::{auth, health, jwks, openapi, users, Context};
+use crate::routes::{auth, devices, health, jwks, openapi, users, Context};
 use crate::store::Store;
 
 type Handler = fn(&Context) -> Result<Response, ApiError>;
@@ -26,6 +26,12 @@ const ROUTES: &[Route] = &[
     ),
     ("/api/auth/logout-all", &[("POST", auth::logout_all)]),
     ("/api/users/me", &[("GET", users::me)]),
+    ("/api/users/me/sessions", &[("GET", devices::sessions)]),
+    (
+        "/api/users/me/sessions/{id}",
+        &[("DELETE", devices::revoke_session)],
+    ),
+    ("/api/users/me/events", &[("GET", devices::events)]),
     ("/.well-known/jwks.json", &[("GET", jwks::keys)]),
     ("/api/openapi.json", &[("GET", |_| openapi::document())]),
 ];
@@ -36,29 +42,48 @@ pub fn route(request: &Request, config: &Config, store: &dyn Store) -> Response 
     let mut response = if request.method == "OPTIONS" {
         cors::preflight(request, &origins)
     } else {
-        let ctx = Context {
-            request,
-            config,
-            store,
-        };
-        dispatch(&ctx).unwrap_or_else(Response::from)
+        dispatch(request, config, store).unwrap_or_else(Response::from)
     };
     cors::apply(request, &origins, &mut response);
     response
 }
 
-fn dispatch(ctx: &Context) -> Result<Response, ApiError> {
-    let (_, handlers) = ROUTES
+fn dispatch(request: &Request, config: &Config, store: &dyn Store) -> Result<Response, ApiError> {
+    let (path_param, handlers) = ROUTES
         .iter()
-        .find(|(path, _)| *path == ctx.request.path)
+        .find_map(|(pattern, handlers)| fit(pattern, &request.path).map(|p| (p, handlers)))
         .ok_or(ApiError::NotFound)?;
     let (_, handler) = handlers
         .iter()
-        .find(|(method, _)| *method == ctx.request.method)
+        .find(|(method, _)| *method == request.method)
         .ok_or_else(|| ApiError::MethodNotAllowed {
             allow: allow(handlers),
         })?;
-    handler(ctx)
+    handler(&Context {
+        request,
+        config,
+        store,
+        path_param,
+    })
+}
+
+/// Whether `path` fits `pattern`, whose `{...}` segment (at most one) takes
+/// any one non-empty segment: `Some(that segment)` when it fits.
+fn fit<'p>(pattern: &str, path: &'p str) -> Option<Option<&'p str>> {
+    let mut taken = None;
+    let mut segments = path.split('/');
+    for expected in pattern.split('/') {
+        let segment = segments.next()?;
+        if expected.starts_with('{') {
+            if segment.is_empty() {
+                return None;
+            }
+            taken = Some(segment);
+        } else if expected != segment {
+            return None;
+        }
+    }
+    segments.next().is_none().then_some(taken)
 }
 
 /// The `Allow` header of a path: its methods, in table order.
@@ -152,6 +177,23 @@ mod tests {
         let all: Vec<_> = routes().collect();
         assert!(all.contains(&("/api/auth/refresh", "GET")));
         assert!(all.contains(&("/api/auth/refresh", "POST")));
-        assert_eq!(all.len(), 11);
+        assert!(all.contains(&("/api/users/me/sessions/{id}", "DELETE")));
+        assert_eq!(all.len(), 14);
+    }
+
+    #[test]
+    fn a_pattern_takes_exactly_one_segment() {
+        assert_eq!(fit("/a/{id}", "/a/x1"), Some(Some("x1")));
+        assert_eq!(fit("/a/b", "/a/b"), Some(None));
+        for path in ["/a/", "/a", "/a/x/y", "/b/x"] {
+            assert_eq!(fit("/a/{id}", path), None, "{path}");
+        }
+    }
+
+    #[test]
+    fn a_session_id_that_is_no_uuid_is_not_found_after_the_login_check() {
+        // Without a token: the 401 comes first.
+        let response = send(Request::new("DELETE", "/api/users/me/sessions/not-a-uuid"));
+        assert_eq!(response.status, 401);
     }
 }

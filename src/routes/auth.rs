@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use super::caller::{check_csrf, verify_access, NOT_LOGGED_IN};
+use super::caller::{check_csrf, client, verify_access, NOT_LOGGED_IN};
 use super::json::user_json;
 use super::signer::Signer;
 use super::Context;
@@ -48,7 +48,13 @@ pub fn login(ctx: &Context) -> Result<Response, ApiError> {
         max_failures: ctx.config.login_max_failures()?,
         window_secs: ctx.config.login_lockout_secs()?,
     };
-    match login::login(ctx.store, throttle, &request.email, &request.password)? {
+    match login::login(
+        ctx.store,
+        throttle,
+        &request.email,
+        &request.password,
+        &client(ctx),
+    )? {
         LoginOutcome::Locked { retry_after_secs } => {
             Err(ApiError::TooManyRequests { retry_after_secs })
         }
@@ -63,10 +69,11 @@ fn start_session(ctx: &Context, user_id: &str) -> Result<Response, ApiError> {
     let lifetimes = SessionLifetimes {
         refresh_secs: ctx.config.refresh_token_lifetime_secs()?,
         absolute_timeout_secs: ctx.config.session_absolute_timeout_secs()?,
+        event_retention_secs: ctx.config.security_event_retention_secs()?,
     };
     let signer = Signer::new(ctx)?;
     let refresh_token = refresh::generate().map_err(ApiError::internal)?;
-    let started = session::start(ctx.store, user_id, &refresh_token, lifetimes)?;
+    let started = session::start(ctx.store, user_id, &refresh_token, lifetimes, &client(ctx))?;
     signer.login_response(
         &started.identity,
         &refresh_token,
@@ -89,7 +96,13 @@ pub fn refresh(ctx: &Context) -> Result<Response, ApiError> {
     };
     let signer = Signer::new(ctx)?;
     let next_token = refresh::generate().map_err(ApiError::internal)?;
-    match rotation::refresh(ctx.store, &credential.token, &next_token, policy)? {
+    match rotation::refresh(
+        ctx.store,
+        &credential.token,
+        &next_token,
+        policy,
+        &client(ctx),
+    )? {
         RefreshOutcome::Rotated {
             session,
             refresh_lifetime_secs,
@@ -119,7 +132,12 @@ pub fn logout(ctx: &Context) -> Result<Response, ApiError> {
         Some(token) => verify_access(ctx, token)?,
         None => None,
     };
-    if !session::log_out(ctx.store, identity.as_ref(), credentials.refresh.as_deref())? {
+    if !session::log_out(
+        ctx.store,
+        identity.as_ref(),
+        credentials.refresh.as_deref(),
+        &client(ctx),
+    )? {
         return Err(ApiError::invalid_token(NOT_LOGGED_IN));
     }
     logged_out(ctx)
@@ -132,7 +150,7 @@ pub fn logout_all(ctx: &Context) -> Result<Response, ApiError> {
     check_csrf(ctx, credential.source)?;
     let identity =
         verify_access(ctx, &credential.token)?.ok_or(ApiError::invalid_token(NOT_LOGGED_IN))?;
-    if !session::log_out_everywhere(ctx.store, &identity)? {
+    if !session::log_out_everywhere(ctx.store, &identity, &client(ctx))? {
         return Err(ApiError::invalid_token(NOT_LOGGED_IN));
     }
     logged_out(ctx)

@@ -21,7 +21,7 @@ pub fn user_json(user: &User) -> Value {
 }
 
 /// RFC 3339 in UTC with microseconds: `2026-11-29T03:27:03.123456Z`.
-fn rfc3339(micros: i64) -> String {
+pub fn rfc3339(micros: i64) -> String {
     // Whole microseconds always format to six fractional digits.
     let nanos = i128::from(micros) * 1_000;
     let instant =

@@ -6,6 +6,7 @@
 
 pub mod auth;
 mod caller;
+pub mod devices;
 pub mod health;
 mod json;
 pub mod jwks;
@@ -22,4 +23,6 @@ pub struct Context<'a> {
     pub request: &'a Request,
     pub config: &'a Config<'a>,
     pub store: &'a dyn Store,
+    /// The `{id}` segment of a route such as `/api/users/me/sessions/{id}`.
+    pub path_param: Option<&'a str>,
 }

@@ -17,6 +17,7 @@
 //! microseconds from the component's clock.
 
 pub mod db;
+mod events;
 pub mod row;
 pub mod schema;
 mod sessions;
@@ -64,6 +65,9 @@ pub struct LoginAttempt {
     /// `Some(whole seconds until the lock lifts, rounded up)` when the email
     /// was already locked: the attempt was refused and not counted.
     pub locked_for_secs: Option<u64>,
+    /// This attempt reached the limit and set the lock (if its password
+    /// turns out wrong, it is the one that locked the email).
+    pub sets_lock: bool,
 }
 
 /// The rules of login throttling (`login_max_failures` within
@@ -81,6 +85,76 @@ pub struct NewSession {
     pub refresh_digest: Vec<u8>,
     pub refresh_lifetime_secs: u64,
     pub absolute_timeout_secs: u64,
+    /// Where the login came from (kept on the session and its `login` event).
+    pub client: Client,
+    /// Security events older than this are pruned on the way.
+    pub event_retention_secs: u64,
+}
+
+/// Where a request came from: the client IP Spin reports (no port) and the
+/// `User-Agent` (cut at 256 characters).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Client {
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// A live session, as `GET /api/users/me/sessions` lists it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionInfo {
+    pub id: String,
+    pub created_at_us: i64,
+    pub last_used_at_us: i64,
+    pub expires_at_us: i64,
+    pub user_agent: Option<String>,
+    pub ip: Option<String>,
+}
+
+/// What happened to an account (the `type` of a security event).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventKind {
+    Login,
+    LoginFailed,
+    LoginLocked,
+    Logout,
+    LogoutAll,
+    RefreshReuse,
+    SessionRevoked,
+}
+
+impl EventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Login => "login",
+            EventKind::LoginFailed => "login_failed",
+            EventKind::LoginLocked => "login_locked",
+            EventKind::Logout => "logout",
+            EventKind::LogoutAll => "logout_all",
+            EventKind::RefreshReuse => "refresh_reuse",
+            EventKind::SessionRevoked => "session_revoked",
+        }
+    }
+}
+
+/// An event to record. Never a token, password, code or hash.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEvent {
+    pub user_id: String,
+    pub kind: EventKind,
+    pub client: Client,
+    pub session_id: Option<String>,
+}
+
+/// A recorded event, as `GET /api/users/me/events` lists it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SecurityEvent {
+    /// Increases with every event: the page cursor.
+    pub id: i64,
+    pub kind: String,
+    pub at_us: i64,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub session_id: Option<String>,
 }
 
 /// A successful refresh-token rotation.
@@ -121,6 +195,8 @@ pub enum RevokeReason {
     Logout,
     LogoutAll,
     RefreshTokenReuse,
+    /// `DELETE /api/users/me/sessions/{id}`.
+    SessionRevoked,
 }
 
 impl RevokeReason {
@@ -129,6 +205,17 @@ impl RevokeReason {
             RevokeReason::Logout => "logout",
             RevokeReason::LogoutAll => "logout_all",
             RevokeReason::RefreshTokenReuse => "refresh_token_reuse",
+            RevokeReason::SessionRevoked => "session_revoked",
+        }
+    }
+
+    /// The security event a revocation for this reason records.
+    pub fn event(self) -> EventKind {
+        match self {
+            RevokeReason::Logout => EventKind::Logout,
+            RevokeReason::LogoutAll => EventKind::LogoutAll,
+            RevokeReason::RefreshTokenReuse => EventKind::RefreshReuse,
+            RevokeReason::SessionRevoked => EventKind::SessionRevoked,
         }
     }
 }
@@ -162,28 +249,52 @@ pub trait Store {
     /// Looks up a refresh token that `rotate_refresh_token` refused.
     fn find_refresh_token(&self, digest: &[u8]) -> Result<Option<KnownRefreshToken>, StoreError>;
     /// Revokes a session already identified by one of its tokens (reuse
-    /// detection), whoever owns it and whatever its state.
+    /// detection), whoever owns it and whatever its state; records the
+    /// reason's event (with `client`) in the same statement.
     fn revoke_known_session(
         &self,
         session_id: &str,
         reason: RevokeReason,
+        client: &Client,
     ) -> Result<(), StoreError>;
-    /// Revokes `session_id` only if it is a live session of `user_id` (the
-    /// one an access token names); `false` if it was not.
+    /// Revokes `session_id` only if it is a live session of `user_id`;
+    /// `false` if it was not. Records the reason's event when it was.
     fn revoke_user_session(
         &self,
         user_id: &str,
         session_id: &str,
         reason: RevokeReason,
+        client: &Client,
     ) -> Result<bool, StoreError>;
-    /// Revokes the active session whose current refresh token is `digest`.
+    /// Revokes the live session whose current refresh token is `digest`.
     fn revoke_session_by_refresh(
         &self,
         digest: &[u8],
         reason: RevokeReason,
+        client: &Client,
     ) -> Result<bool, StoreError>;
-    /// Revokes every session of the user, if `session_id` is active.
-    fn revoke_all_sessions(&self, user_id: &str, session_id: &str) -> Result<bool, StoreError>;
+    /// Revokes every session of the user, if `session_id` is active; one
+    /// `logout_all` event.
+    fn revoke_all_sessions(
+        &self,
+        user_id: &str,
+        session_id: &str,
+        client: &Client,
+    ) -> Result<bool, StoreError>;
+    /// Records events that no other write of the request carries.
+    fn record_events(&self, events: &[NewEvent]) -> Result<(), StoreError>;
+    /// The user's live sessions (not revoked, before the absolute timeout),
+    /// newest first.
+    fn list_sessions(&self, user_id: &str) -> Result<Vec<SessionInfo>, StoreError>;
+    /// Up to `limit` of the user's events within the retention, newest
+    /// first, with ids below `before_id`.
+    fn list_events(
+        &self,
+        user_id: &str,
+        before_id: Option<i64>,
+        limit: u32,
+        retention_secs: u64,
+    ) -> Result<Vec<SecurityEvent>, StoreError>;
 }
 
 /// The store over one database connection.
@@ -347,26 +458,49 @@ impl<D: Db> Store for SqlStore<D> {
         &self,
         session_id: &str,
         reason: RevokeReason,
+        client: &Client,
     ) -> Result<(), StoreError> {
-        SqlStore::revoke_known_session(self, session_id, reason)
+        SqlStore::revoke_known_session(self, session_id, reason, client)
     }
     fn revoke_user_session(
         &self,
         user_id: &str,
         session_id: &str,
         reason: RevokeReason,
+        client: &Client,
     ) -> Result<bool, StoreError> {
-        SqlStore::revoke_user_session(self, user_id, session_id, reason)
+        SqlStore::revoke_user_session(self, user_id, session_id, reason, client)
     }
     fn revoke_session_by_refresh(
         &self,
         digest: &[u8],
         reason: RevokeReason,
+        client: &Client,
     ) -> Result<bool, StoreError> {
-        SqlStore::revoke_session_by_refresh(self, digest, reason)
+        SqlStore::revoke_session_by_refresh(self, digest, reason, client)
     }
-    fn revoke_all_sessions(&self, user_id: &str, session_id: &str) -> Result<bool, StoreError> {
-        SqlStore::revoke_all_sessions(self, user_id, session_id)
+    fn revoke_all_sessions(
+        &self,
+        user_id: &str,
+        session_id: &str,
+        client: &Client,
+    ) -> Result<bool, StoreError> {
+        SqlStore::revoke_all_sessions(self, user_id, session_id, client)
+    }
+    fn record_events(&self, events: &[NewEvent]) -> Result<(), StoreError> {
+        SqlStore::record_events(self, events)
+    }
+    fn list_sessions(&self, user_id: &str) -> Result<Vec<SessionInfo>, StoreError> {
+        SqlStore::list_sessions(self, user_id)
+    }
+    fn list_events(
+        &self,
+        user_id: &str,
+        before_id: Option<i64>,
+        limit: u32,
+        retention_secs: u64,
+    ) -> Result<Vec<SecurityEvent>, StoreError> {
+        SqlStore::list_events(self, user_id, before_id, limit, retention_secs)
     }
 }
 

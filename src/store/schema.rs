@@ -64,10 +64,14 @@ pub const POSTGRES: &[Migration] = &[
     migration!(2, "postgres", "V2__sessions.sql"),
     migration!(3, "postgres", "V3__login_throttling.sql"),
     migration!(4, "postgres", "V4__login_throttle.sql"),
+    migration!(5, "postgres", "V5__session_devices_and_security_events.sql"),
 ];
 
 /// `migrations/sqlite`, in order.
-pub const SQLITE: &[Migration] = &[migration!(1, "sqlite", "V1__schema.sql")];
+pub const SQLITE: &[Migration] = &[
+    migration!(1, "sqlite", "V1__schema.sql"),
+    migration!(2, "sqlite", "V2__session_devices_and_security_events.sql"),
+];
 
 /// The advisory lock key that serialises migrations of one database.
 const LOCK_KEY: i64 = 0x5350_494e_4155_5448; // "SPINAUTH"

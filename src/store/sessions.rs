@@ -5,30 +5,45 @@
 //! `UPDATE` whose trigger (migrations/sqlite) files the retired token.
 
 use super::db::{Db, Dialect};
+use super::events::{event_values, json_rows};
 use super::row::{Row, Value};
 use super::users::user_columns;
 use super::{
-    bytes, int, secs_to_us, secs_until, text, KnownRefreshToken, NewSession, RevokeReason,
-    Rotation, SqlStore, UserSession, PRUNE_AFTER_US, PRUNE_BATCH,
+    bytes, int, secs_to_us, secs_until, text, Client, EventKind, KnownRefreshToken, NewEvent,
+    NewSession, RevokeReason, Rotation, SessionInfo, SqlStore, UserSession, PRUNE_AFTER_US,
+    PRUNE_BATCH,
 };
 use crate::error::StoreError;
 
 impl<D: Db> SqlStore<D> {
-    /// Also prunes a bounded batch of sessions that expired a day ago (with
-    /// their retired tokens), so the table does not grow without bound.
+    /// Starts a session and records its `login` event in the same
+    /// statement (Postgres; right after it on SQLite). Also prunes a
+    /// bounded batch of sessions that expired a day ago (with their retired
+    /// tokens) and of events past their retention, so neither table grows
+    /// without bound.
     pub(super) fn create_session(&self, session: &NewSession) -> Result<(), StoreError> {
+        let client = &session.client;
+        let optional = |v: &Option<String>| v.as_deref().map_or(Value::Null, text);
         match self.dialect() {
             Dialect::Postgres => self.execute(
                 &format!(
                     "WITH pruned AS ( \
                        DELETE FROM sessions WHERE id IN ( \
                          SELECT id FROM sessions WHERE expires_at < now() - interval '1 day' \
-                         LIMIT {PRUNE_BATCH})) \
-                     INSERT INTO sessions (id, user_id, refresh_token_hash, expires_at, \
-                       absolute_expires_at) \
-                     VALUES ($1::text::uuid, $2::text::uuid, $3, \
-                       now() + $4::int8 * interval '1 second', \
-                       now() + $5::int8 * interval '1 second')"
+                         LIMIT {PRUNE_BATCH})), \
+                     pruned_events AS ( \
+                       DELETE FROM security_events WHERE id IN ( \
+                         SELECT id FROM security_events \
+                         WHERE at < now() - $8::int8 * interval '1 second' LIMIT {PRUNE_BATCH})), \
+                     started AS ( \
+                       INSERT INTO sessions (id, user_id, refresh_token_hash, expires_at, \
+                         absolute_expires_at, user_agent, ip) \
+                       VALUES ($1::text::uuid, $2::text::uuid, $3, \
+                         now() + $4::int8 * interval '1 second', \
+                         now() + $5::int8 * interval '1 second', $6, $7) \
+                       RETURNING id, user_id) \
+                     INSERT INTO security_events (user_id, type, ip, user_agent, session_id) \
+                     SELECT user_id, 'login', $7, $6, id FROM started"
                 ),
                 &[
                     text(&session.id),
@@ -36,6 +51,9 @@ impl<D: Db> SqlStore<D> {
                     bytes(&session.refresh_digest),
                     int(session.refresh_lifetime_secs),
                     int(session.absolute_timeout_secs),
+                    optional(&client.user_agent),
+                    optional(&client.ip),
+                    int(session.event_retention_secs),
                 ],
             )?,
             Dialect::Sqlite => {
@@ -49,9 +67,18 @@ impl<D: Db> SqlStore<D> {
                     ],
                 )?;
                 self.execute(
+                    "DELETE FROM security_events WHERE id IN ( \
+                       SELECT id FROM security_events WHERE at < ?1 - ?2 LIMIT ?3)",
+                    &[
+                        self.now(),
+                        secs_to_us(session.event_retention_secs),
+                        Value::Int(PRUNE_BATCH),
+                    ],
+                )?;
+                self.execute(
                     "INSERT INTO sessions (id, user_id, refresh_token_hash, generation, \
-                       created_at, last_used_at, expires_at, absolute_expires_at) \
-                     VALUES (?1, ?2, ?3, 0, ?4, ?4, ?4 + ?5, ?4 + ?6)",
+                       created_at, last_used_at, expires_at, absolute_expires_at, user_agent, ip) \
+                     VALUES (?1, ?2, ?3, 0, ?4, ?4, ?4 + ?5, ?4 + ?6, ?7, ?8)",
                     &[
                         text(&session.id),
                         text(&session.user_id),
@@ -59,8 +86,17 @@ impl<D: Db> SqlStore<D> {
                         self.now(),
                         secs_to_us(session.refresh_lifetime_secs),
                         secs_to_us(session.absolute_timeout_secs),
+                        optional(&client.user_agent),
+                        optional(&client.ip),
                     ],
-                )?
+                )?;
+                self.record_events(&[NewEvent {
+                    user_id: session.user_id.clone(),
+                    kind: EventKind::Login,
+                    client: client.clone(),
+                    session_id: Some(session.id.clone()),
+                }])?;
+                1
             }
         };
         Ok(())
@@ -123,7 +159,8 @@ impl<D: Db> SqlStore<D> {
                                                 absolute_expires_at) \
                            WHERE refresh_token_hash = $1 AND revoked_at IS NULL \
                              AND expires_at > now() AND absolute_expires_at > now() \
-                             AND EXISTS (SELECT 1 FROM users WHERE users.id = sessions.user_id) \
+                             AND EXISTS (SELECT 1 FROM users WHERE users.id = sessions.user_id \
+                                         AND users.verified) \
                            RETURNING id, user_id, expires_at), \
                          retired AS ( \
                            INSERT INTO retired_refresh_tokens (token_hash, session_id, retired_at) \
@@ -155,7 +192,8 @@ impl<D: Db> SqlStore<D> {
                        last_used_at = ?4, expires_at = min(?4 + ?3, absolute_expires_at) \
                      WHERE refresh_token_hash = ?1 AND revoked_at IS NULL \
                        AND expires_at > ?4 AND absolute_expires_at > ?4 \
-                       AND EXISTS (SELECT 1 FROM users WHERE users.id = sessions.user_id) \
+                       AND EXISTS (SELECT 1 FROM users WHERE users.id = sessions.user_id \
+                                   AND users.verified) \
                      RETURNING id, user_id, expires_at",
                     &[
                         bytes(old),
@@ -238,19 +276,15 @@ impl<D: Db> SqlStore<D> {
         &self,
         session_id: &str,
         reason: RevokeReason,
+        client: &Client,
     ) -> Result<(), StoreError> {
-        match self.dialect() {
-            Dialect::Postgres => self.execute(
-                "UPDATE sessions SET revoked_at = now(), revoked_reason = $2 \
-                 WHERE id = $1::text::uuid AND revoked_at IS NULL",
-                &[text(session_id), text(reason.as_str())],
-            ),
-            Dialect::Sqlite => self.execute(
-                "UPDATE sessions SET revoked_at = ?3, revoked_reason = ?2 \
-                 WHERE id = ?1 AND revoked_at IS NULL",
-                &[text(session_id), text(reason.as_str()), self.now()],
-            ),
-        }?;
+        self.revoke_where(
+            "id = $1::text::uuid",
+            "id = ?1",
+            vec![text(session_id)],
+            reason,
+            client,
+        )?;
         Ok(())
     }
 
@@ -261,26 +295,15 @@ impl<D: Db> SqlStore<D> {
         user_id: &str,
         session_id: &str,
         reason: RevokeReason,
+        client: &Client,
     ) -> Result<bool, StoreError> {
-        let revoked = match self.dialect() {
-            Dialect::Postgres => self.execute(
-                "UPDATE sessions SET revoked_at = now(), revoked_reason = $3 \
-                 WHERE id = $2::text::uuid AND user_id = $1::text::uuid AND revoked_at IS NULL \
-                   AND absolute_expires_at > now()",
-                &[text(user_id), text(session_id), text(reason.as_str())],
-            ),
-            Dialect::Sqlite => self.execute(
-                "UPDATE sessions SET revoked_at = ?4, revoked_reason = ?3 \
-                 WHERE id = ?2 AND user_id = ?1 AND revoked_at IS NULL \
-                   AND absolute_expires_at > ?4",
-                &[
-                    text(user_id),
-                    text(session_id),
-                    text(reason.as_str()),
-                    self.now(),
-                ],
-            ),
-        }?;
+        let revoked = self.revoke_where(
+            "id = $1::text::uuid AND user_id = $2::text::uuid AND absolute_expires_at > now()",
+            "id = ?1 AND user_id = ?2 AND absolute_expires_at > {now}",
+            vec![text(session_id), text(user_id)],
+            reason,
+            client,
+        )?;
         Ok(revoked > 0)
     }
 
@@ -289,49 +312,185 @@ impl<D: Db> SqlStore<D> {
         &self,
         digest: &[u8],
         reason: RevokeReason,
+        client: &Client,
     ) -> Result<bool, StoreError> {
-        let revoked = match self.dialect() {
-            Dialect::Postgres => self.execute(
-                "UPDATE sessions SET revoked_at = now(), revoked_reason = $2 \
-                 WHERE refresh_token_hash = $1 AND revoked_at IS NULL AND expires_at > now()",
-                &[bytes(digest), text(reason.as_str())],
-            ),
-            Dialect::Sqlite => self.execute(
-                "UPDATE sessions SET revoked_at = ?3, revoked_reason = ?2 \
-                 WHERE refresh_token_hash = ?1 AND revoked_at IS NULL AND expires_at > ?3",
-                &[bytes(digest), text(reason.as_str()), self.now()],
-            ),
-        }?;
+        let revoked = self.revoke_where(
+            "refresh_token_hash = $1 AND expires_at > now()",
+            "refresh_token_hash = ?1 AND expires_at > {now}",
+            vec![bytes(digest)],
+            reason,
+            client,
+        )?;
         Ok(revoked > 0)
     }
 
+    /// Revokes the sessions a condition selects (its keys are `$1`/`?1`
+    /// on; `{now}` is SQLite's instant) that are not revoked yet, recording
+    /// one event of the reason per session revoked: in the same statement
+    /// on Postgres, right after it on SQLite. The number revoked.
+    fn revoke_where(
+        &self,
+        postgres_condition: &str,
+        sqlite_condition: &str,
+        keys: Vec<Value>,
+        reason: RevokeReason,
+        client: &Client,
+    ) -> Result<i64, StoreError> {
+        let n = keys.len();
+        let mut params = keys;
+        match self.dialect() {
+            Dialect::Postgres => {
+                let [_, kind, ip, user_agent, _] =
+                    event_values("", reason.event().as_str(), client, None);
+                params.extend([text(reason.as_str()), kind, ip, user_agent]);
+                let [r, k, i, u] = [n + 1, n + 2, n + 3, n + 4];
+                self.one_row(
+                    &format!(
+                        "WITH revoked AS ( \
+                           UPDATE sessions SET revoked_at = now(), revoked_reason = ${r} \
+                           WHERE {postgres_condition} AND revoked_at IS NULL \
+                           RETURNING id, user_id), \
+                         recorded AS ( \
+                           INSERT INTO security_events (user_id, type, ip, user_agent, session_id) \
+                           SELECT user_id, ${k}, ${i}, ${u}, id FROM revoked) \
+                         SELECT count(*)::int8 AS revoked FROM revoked"
+                    ),
+                    &params,
+                )?
+                .int("revoked")
+            }
+            Dialect::Sqlite => {
+                params.extend([text(reason.as_str()), self.now()]);
+                let (r, now) = (n + 1, n + 2);
+                let condition = sqlite_condition.replace("{now}", &format!("?{now}"));
+                let revoked = self.query(
+                    &format!(
+                        "UPDATE sessions SET revoked_at = ?{now}, revoked_reason = ?{r} \
+                         WHERE {condition} AND revoked_at IS NULL \
+                         RETURNING id, user_id"
+                    ),
+                    &params,
+                )?;
+                let events = revoked
+                    .into_rows()
+                    .iter()
+                    .map(|row| {
+                        Ok(NewEvent {
+                            user_id: row.text("user_id")?,
+                            kind: reason.event(),
+                            client: client.clone(),
+                            session_id: Some(row.text("id")?),
+                        })
+                    })
+                    .collect::<Result<Vec<_>, StoreError>>()?;
+                self.record_events(&events)?;
+                Ok(events.len() as i64)
+            }
+        }
+    }
+
     /// Revokes every session of the user if `session_id` (the caller's) is
-    /// live; `false` (nothing revoked) means the caller was not logged in.
+    /// live, with one `logout_all` event; `false` (nothing revoked) means
+    /// the caller was not logged in.
     pub(super) fn revoke_all_sessions(
         &self,
         user_id: &str,
         session_id: &str,
+        client: &Client,
     ) -> Result<bool, StoreError> {
         let reason = text(RevokeReason::LogoutAll.as_str());
+        let [user, kind, ip, user_agent, session] = event_values(
+            user_id,
+            EventKind::LogoutAll.as_str(),
+            client,
+            Some(session_id),
+        );
         let revoked = match self.dialect() {
-            Dialect::Postgres => self.execute(
-                "UPDATE sessions SET revoked_at = now(), revoked_reason = $3 \
-                 WHERE user_id = $1::text::uuid AND revoked_at IS NULL \
-                   AND EXISTS (SELECT 1 FROM sessions c WHERE c.id = $2::text::uuid \
-                     AND c.user_id = $1::text::uuid AND c.revoked_at IS NULL \
-                     AND c.absolute_expires_at > now())",
-                &[text(user_id), text(session_id), reason],
-            ),
-            Dialect::Sqlite => self.execute(
-                "UPDATE sessions SET revoked_at = ?4, revoked_reason = ?3 \
-                 WHERE user_id = ?1 AND revoked_at IS NULL \
-                   AND EXISTS (SELECT 1 FROM sessions c WHERE c.id = ?2 AND c.user_id = ?1 \
-                     AND c.revoked_at IS NULL AND c.absolute_expires_at > ?4)",
-                &[text(user_id), text(session_id), reason, self.now()],
-            ),
-        }?;
+            Dialect::Postgres => self
+                .one_row(
+                    "WITH revoked AS ( \
+                       UPDATE sessions SET revoked_at = now(), revoked_reason = $3 \
+                       WHERE user_id = $1::text::uuid AND revoked_at IS NULL \
+                         AND EXISTS (SELECT 1 FROM sessions c WHERE c.id = $2::text::uuid \
+                           AND c.user_id = $1::text::uuid AND c.revoked_at IS NULL \
+                           AND c.absolute_expires_at > now()) \
+                       RETURNING id), \
+                     recorded AS ( \
+                       INSERT INTO security_events (user_id, type, ip, user_agent, session_id) \
+                       SELECT $1::text::uuid, $4, $5, $6, $2::text::uuid \
+                       WHERE EXISTS (SELECT 1 FROM revoked)) \
+                     SELECT count(*)::int8 AS revoked FROM revoked",
+                    &[user, session, reason, kind, ip, user_agent],
+                )?
+                .int("revoked")?,
+            Dialect::Sqlite => {
+                let revoked = self.execute(
+                    "UPDATE sessions SET revoked_at = ?4, revoked_reason = ?3 \
+                     WHERE user_id = ?1 AND revoked_at IS NULL \
+                       AND EXISTS (SELECT 1 FROM sessions c WHERE c.id = ?2 AND c.user_id = ?1 \
+                         AND c.revoked_at IS NULL AND c.absolute_expires_at > ?4)",
+                    &[user, session, reason, self.now()],
+                )?;
+                if revoked > 0 {
+                    self.record_events(&[NewEvent {
+                        user_id: user_id.to_owned(),
+                        kind: EventKind::LogoutAll,
+                        client: client.clone(),
+                        session_id: Some(session_id.to_owned()),
+                    }])?;
+                }
+                revoked as i64
+            }
+        };
         Ok(revoked > 0)
     }
+
+    /// The user's live sessions, newest first (`id` breaks ties).
+    pub(super) fn list_sessions(&self, user_id: &str) -> Result<Vec<SessionInfo>, StoreError> {
+        let rows = match self.dialect() {
+            Dialect::Postgres => self.query(
+                "SELECT COALESCE(jsonb_agg(jsonb_build_object('id', id::text, \
+                   'created_at_us', (extract(epoch from created_at) * 1000000)::int8, \
+                   'last_used_at_us', (extract(epoch from last_used_at) * 1000000)::int8, \
+                   'expires_at_us', (extract(epoch from expires_at) * 1000000)::int8, \
+                   'user_agent', user_agent, 'ip', ip) \
+                   ORDER BY created_at DESC, id DESC), '[]'::jsonb)::text AS sessions \
+                 FROM sessions WHERE user_id = $1::text::uuid AND revoked_at IS NULL \
+                   AND absolute_expires_at > now()",
+                &[text(user_id)],
+            )?,
+            Dialect::Sqlite => self.query(
+                "SELECT coalesce(json_group_array(json_object('id', id, \
+                   'created_at_us', created_at, 'last_used_at_us', last_used_at, \
+                   'expires_at_us', expires_at, 'user_agent', user_agent, 'ip', ip)), '[]') \
+                   AS sessions \
+                 FROM (SELECT * FROM sessions WHERE user_id = ?1 AND revoked_at IS NULL \
+                   AND absolute_expires_at > ?2 ORDER BY created_at DESC, id DESC)",
+                &[text(user_id), self.now()],
+            )?,
+        };
+        Ok(json_rows::<SessionJson>(rows, "sessions")?
+            .into_iter()
+            .map(|s| SessionInfo {
+                id: s.id,
+                created_at_us: s.created_at_us,
+                last_used_at_us: s.last_used_at_us,
+                expires_at_us: s.expires_at_us,
+                user_agent: s.user_agent,
+                ip: s.ip,
+            })
+            .collect())
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct SessionJson {
+    id: String,
+    created_at_us: i64,
+    last_used_at_us: i64,
+    expires_at_us: i64,
+    user_agent: Option<String>,
+    ip: Option<String>,
 }
 
 fn known_refresh_token(row: &Row) -> Result<Option<KnownRefreshToken>, StoreError> {

@@ -39,6 +39,11 @@ impl Db for NativeDb {
     }
 }
 
+const NO_CLIENT: Client = Client {
+    ip: None,
+    user_agent: None,
+};
+
 thread_local! {
     static NOW_US: Cell<i64> = const { Cell::new(1_800_000_000_000_000) };
 }
@@ -92,6 +97,7 @@ impl TestStore {
                        absolute_expires_at = absolute_expires_at - $1, \
                        revoked_at = revoked_at - $1",
                     "UPDATE retired_refresh_tokens SET retired_at = retired_at - $1",
+                    "UPDATE security_events SET at = at - $1",
                     "UPDATE login_throttle SET \
                        attempts = ARRAY(SELECT a - $1 FROM unnest(attempts) AS a ORDER BY a), \
                        locked_until = locked_until - $1, last_attempt_at = last_attempt_at - $1",
@@ -162,6 +168,11 @@ fn session(store: &impl Store, user: &User, digest: &[u8]) -> String {
             refresh_digest: digest.to_vec(),
             refresh_lifetime_secs: 3600,
             absolute_timeout_secs: 7200,
+            client: Client {
+                ip: Some("192.0.2.7".into()),
+                user_agent: Some("TestAgent/1.0".into()),
+            },
+            event_retention_secs: 86_400,
         })
         .unwrap();
     id
@@ -411,22 +422,26 @@ fn revocation_ends_sessions() {
         };
         assert!(active(&first));
         assert!(store
-            .revoke_session_by_refresh(b"a", RevokeReason::Logout)
+            .revoke_session_by_refresh(b"a", RevokeReason::Logout, &NO_CLIENT)
             .unwrap());
         assert!(!store
-            .revoke_session_by_refresh(b"a", RevokeReason::Logout)
+            .revoke_session_by_refresh(b"a", RevokeReason::Logout, &NO_CLIENT)
             .unwrap());
         assert!(!active(&first));
         assert_eq!(store.rotate_refresh_token(b"a", b"c", 60).unwrap(), None);
         // logout-all needs the caller's own session to be active...
-        assert!(!store.revoke_all_sessions(&user.id, &first).unwrap());
+        assert!(!store
+            .revoke_all_sessions(&user.id, &first, &NO_CLIENT)
+            .unwrap());
         assert!(active(&second));
         let third = session(store, &user, b"d");
-        assert!(store.revoke_all_sessions(&user.id, &third).unwrap());
+        assert!(store
+            .revoke_all_sessions(&user.id, &third, &NO_CLIENT)
+            .unwrap());
         // ...and then ends every session, the caller's included.
         assert!(!active(&second) && !active(&third));
         assert!(!store
-            .revoke_user_session(&user.id, &second, RevokeReason::Logout)
+            .revoke_user_session(&user.id, &second, RevokeReason::Logout, &NO_CLIENT)
             .unwrap());
     });
 }
@@ -439,18 +454,18 @@ fn a_users_session_is_revoked_only_by_its_owner_while_live() {
         let other = store.insert_user(&new_user("other@example.com")).unwrap();
         let id = session(store, &owner, b"s");
         assert!(!store
-            .revoke_user_session(&other.id, &id, RevokeReason::Logout)
+            .revoke_user_session(&other.id, &id, RevokeReason::Logout, &NO_CLIENT)
             .unwrap());
         assert!(store
-            .revoke_user_session(&owner.id, &id, RevokeReason::Logout)
+            .revoke_user_session(&owner.id, &id, RevokeReason::Logout, &NO_CLIENT)
             .unwrap());
         // A reuse revokes whatever the state, and says nothing.
         let reused = session(store, &owner, b"r");
         store
-            .revoke_known_session(&reused, RevokeReason::RefreshTokenReuse)
+            .revoke_known_session(&reused, RevokeReason::RefreshTokenReuse, &NO_CLIENT)
             .unwrap();
         store
-            .revoke_known_session(&reused, RevokeReason::RefreshTokenReuse)
+            .revoke_known_session(&reused, RevokeReason::RefreshTokenReuse, &NO_CLIENT)
             .unwrap();
         assert!(
             !store
@@ -781,7 +796,8 @@ fn a_postgres_database_migrated_by_refinery_is_adopted_and_upgraded_with_its_row
         )
         .unwrap();
     assert_eq!(attempt.user.unwrap().name, "Old");
-    assert_eq!(schema::recorded_versions(db).unwrap(), [1, 2, 3, 4]);
+    let all: Vec<i64> = schema::POSTGRES.iter().map(|m| m.version).collect();
+    assert_eq!(schema::recorded_versions(db).unwrap(), all);
     drop(store);
     drop_pg_database(&name.unwrap());
 }
@@ -790,14 +806,206 @@ fn a_postgres_database_migrated_by_refinery_is_adopted_and_upgraded_with_its_row
 fn an_sqlite_database_the_component_created_without_history_is_upgraded_with_its_rows() {
     let (store, _) = unmigrated(Dialect::Sqlite);
     // The first release's component applied V1 itself and kept no history.
-    apply_files(store.db(), schema::SQLITE);
+    apply_files(store.db(), &schema::SQLITE[..1]);
     let user = store.insert_user(&new_user("early@example.com")).unwrap();
     let upgrade = schema::upgrade(store.db()).unwrap();
-    assert_eq!(upgrade.applied(), [1]);
+    let all: Vec<i64> = schema::SQLITE.iter().map(|m| m.version).collect();
+    assert_eq!(upgrade.applied(), all);
     let found = store
         .user_with_session(&user.id, "none")
         .unwrap()
         .user
         .unwrap();
     assert_eq!(found.email, "early@example.com");
+}
+
+// Devices and security events.
+
+fn kinds(store: &impl Store, user_id: &str) -> Vec<String> {
+    store
+        .list_events(user_id, None, 100, 86_400)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect()
+}
+
+#[test]
+fn a_session_keeps_its_device_and_its_login_is_an_event() {
+    on_both(|t| {
+        let store = &t.store;
+        let user = store.insert_user(&new_user("dev@example.com")).unwrap();
+        let first = session(store, &user, b"one");
+        t.advance_secs(1);
+        let second = session(store, &user, b"two");
+        let sessions = store.list_sessions(&user.id).unwrap();
+        let ids: Vec<&str> = sessions.iter().map(|s| s.id.as_str()).collect();
+        assert_eq!(ids, [second.as_str(), first.as_str()], "newest first");
+        assert_eq!(sessions[0].ip.as_deref(), Some("192.0.2.7"));
+        assert_eq!(sessions[0].user_agent.as_deref(), Some("TestAgent/1.0"));
+        assert!(sessions[0].expires_at_us > sessions[0].last_used_at_us);
+        let events = store.list_events(&user.id, None, 10, 86_400).unwrap();
+        assert_eq!(events.len(), 2);
+        assert_eq!(events[0].kind, "login");
+        assert_eq!(events[0].session_id.as_deref(), Some(second.as_str()));
+        assert_eq!(events[0].ip.as_deref(), Some("192.0.2.7"));
+        assert!(events[0].id > events[1].id);
+        // A revoked session is no longer listed.
+        store
+            .revoke_user_session(&user.id, &first, RevokeReason::SessionRevoked, &NO_CLIENT)
+            .unwrap();
+        assert_eq!(store.list_sessions(&user.id).unwrap().len(), 1);
+        let nobody = uuid::Uuid::new_v4().to_string();
+        assert_eq!(store.list_sessions(&nobody).unwrap(), []);
+        assert_eq!(store.list_events(&nobody, None, 10, 86_400).unwrap(), []);
+    });
+}
+
+#[test]
+fn each_revocation_records_its_event_and_logout_all_one() {
+    on_both(|t| {
+        let store = &t.store;
+        let user = store.insert_user(&new_user("rev@example.com")).unwrap();
+        let by = Client {
+            ip: Some("198.51.100.1".into()),
+            user_agent: None,
+        };
+        session(store, &user, b"a");
+        assert!(store
+            .revoke_session_by_refresh(b"a", RevokeReason::Logout, &by)
+            .unwrap());
+        let reused = session(store, &user, b"b");
+        store
+            .revoke_known_session(&reused, RevokeReason::RefreshTokenReuse, &by)
+            .unwrap();
+        let other = session(store, &user, b"c");
+        let caller = session(store, &user, b"d");
+        assert!(store
+            .revoke_user_session(&user.id, &other, RevokeReason::SessionRevoked, &by)
+            .unwrap());
+        session(store, &user, b"e");
+        assert!(store.revoke_all_sessions(&user.id, &caller, &by).unwrap());
+        // Nothing revoked, nothing recorded.
+        assert!(!store
+            .revoke_session_by_refresh(b"a", RevokeReason::Logout, &by)
+            .unwrap());
+        let events = store.list_events(&user.id, None, 100, 86_400).unwrap();
+        let revocations: Vec<(&str, Option<&str>)> = events
+            .iter()
+            .filter(|e| e.kind != "login")
+            .map(|e| (e.kind.as_str(), e.ip.as_deref()))
+            .collect();
+        assert_eq!(
+            revocations,
+            [
+                ("logout_all", Some("198.51.100.1")),
+                ("session_revoked", Some("198.51.100.1")),
+                ("refresh_reuse", Some("198.51.100.1")),
+                ("logout", Some("198.51.100.1")),
+            ]
+        );
+        let logout_all = &events[0];
+        assert_eq!(logout_all.session_id.as_deref(), Some(caller.as_str()));
+    });
+}
+
+#[test]
+fn events_page_newest_first_below_a_cursor() {
+    on_both(|t| {
+        let store = &t.store;
+        let user = store.insert_user(&new_user("page@example.com")).unwrap();
+        let failed = NewEvent {
+            user_id: user.id.clone(),
+            kind: EventKind::LoginFailed,
+            client: NO_CLIENT,
+            session_id: None,
+        };
+        store.record_events(&vec![failed.clone(); 4]).unwrap();
+        store
+            .record_events(&[NewEvent {
+                kind: EventKind::LoginLocked,
+                ..failed
+            }])
+            .unwrap();
+        let first = store.list_events(&user.id, None, 2, 86_400).unwrap();
+        assert_eq!(first.len(), 2);
+        assert_eq!(first[0].kind, "login_locked");
+        let rest = store
+            .list_events(&user.id, Some(first[1].id), 10, 86_400)
+            .unwrap();
+        assert_eq!(rest.len(), 3);
+        assert!(rest
+            .iter()
+            .all(|e| e.id < first[1].id && e.kind == "login_failed"));
+    });
+}
+
+#[test]
+fn events_past_their_retention_are_not_listed_and_are_pruned_at_a_login() {
+    on_both(|t| {
+        let store = &t.store;
+        let user = store.insert_user(&new_user("old@example.com")).unwrap();
+        session(store, &user, b"old");
+        t.advance_secs(2 * 86_400);
+        assert_eq!(kinds(store, &user.id), Vec::<String>::new(), "past a day");
+        assert_eq!(
+            store
+                .list_events(&user.id, None, 10, 3 * 86_400)
+                .unwrap()
+                .len(),
+            1
+        );
+        session(store, &user, b"new"); // prunes what is older than a day
+        assert_eq!(
+            store
+                .list_events(&user.id, None, 10, 3 * 86_400)
+                .unwrap()
+                .len(),
+            1
+        );
+        assert_eq!(kinds(store, &user.id), ["login"]);
+    });
+}
+
+#[test]
+fn an_unverified_users_refresh_token_does_not_rotate() {
+    on_both(|t| {
+        let store = &t.store;
+        let user = store.insert_user(&new_user("unv@example.com")).unwrap();
+        session(store, &user, b"tok");
+        store
+            .execute(
+                match t.dialect() {
+                    Dialect::Postgres => "UPDATE users SET verified = false",
+                    Dialect::Sqlite => "UPDATE users SET verified = 0",
+                },
+                &[],
+            )
+            .unwrap();
+        assert_eq!(
+            store.rotate_refresh_token(b"tok", b"next", 60).unwrap(),
+            None
+        );
+        let known = store.find_refresh_token(b"tok").unwrap().unwrap();
+        assert_eq!(known.retired_ms_ago, None, "still the current token");
+    });
+}
+
+#[test]
+fn only_the_attempt_that_reaches_the_limit_sets_the_lock() {
+    on_both(|t| {
+        let throttle = Throttle {
+            max_failures: 3,
+            window_secs: 60,
+        };
+        let sets: Vec<bool> = (0..5)
+            .map(|_| {
+                t.store
+                    .begin_login_attempt("lock@example.com", throttle)
+                    .unwrap()
+                    .sets_lock
+            })
+            .collect();
+        assert_eq!(sets, [false, false, true, false, false]);
+    });
 }

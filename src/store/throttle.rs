@@ -50,8 +50,10 @@ impl<D: Db> SqlStore<D> {
                    WHEN cardinality(ARRAY(SELECT a FROM unnest(t.attempts) AS a \
                      WHERE a > now() - $3::int8 * interval '1 second')) + 1 >= $2::int8 \
                    THEN now() + $3::int8 * interval '1 second' END \
-               RETURNING refused, locked_until) \
-             SELECT {}, a.refused, \
+               RETURNING refused, locked_until, \
+                 (NOT refused AND locked_until = now() + $3::int8 * interval '1 second') \
+                   AS sets_lock) \
+             SELECT {}, a.refused, COALESCE(a.sets_lock, false) AS sets_lock, \
                ceil(extract(epoch from (a.locked_until - now())))::int8 AS locked_for \
              FROM attempt AS a \
              LEFT JOIN users u ON lower(u.email) = $1",
@@ -71,6 +73,7 @@ impl<D: Db> SqlStore<D> {
             } else {
                 None
             },
+            sets_lock: row.boolean("sets_lock")?,
         })
     }
 
@@ -110,7 +113,8 @@ impl<D: Db> SqlStore<D> {
                locked_until = CASE WHEN t.locked_until > ?4 THEN t.locked_until \
                  WHEN (SELECT count(*) FROM json_each(t.attempts) WHERE value > ?4 - ?3) + 1 >= ?2 \
                  THEN ?4 + ?3 END \
-             RETURNING refused, locked_until";
+             RETURNING refused, locked_until, \
+               coalesce(NOT refused AND locked_until = ?4 + ?3, 0) AS sets_lock";
         let params = [
             text(email),
             int(throttle.max_failures),
@@ -138,6 +142,7 @@ impl<D: Db> SqlStore<D> {
         Ok(LoginAttempt {
             user,
             locked_for_secs,
+            sets_lock: attempt.boolean("sets_lock")?,
         })
     }
 
