@@ -92,3 +92,9 @@ bench-micro: runner dev-keys
 clean:
 	$(CARGO) clean
 	rm -rf .spin
+
+# Fuzz the running service with schemathesis against its OpenAPI document
+# (every check; installs schemathesis with pip when missing). Options:
+# SCHEMATHESIS_MAX_EXAMPLES, SCHEMATHESIS_SEED, SCHEMATHESIS_ARGS (see the script).
+schemathesis: build dev-keys
+	./tests/schemathesis/run.sh

@@ -48,12 +48,12 @@ impl PgHost {
         self.ensure_address_allowed(address)?;
         let pool = self
             .pool(address)
-            .map_err(|e| v4::Error::ConnectionFailed(format!("{e:?}")))?;
+            .map_err(|e| v4::Error::ConnectionFailed(format!("{e:#}")))?;
         let client = pool
             .get()
             .await
             .context("connecting to PostgreSQL")
-            .map_err(|e| v4::Error::ConnectionFailed(format!("{e:?}")))?;
+            .map_err(|e| v4::Error::ConnectionFailed(format!("{e:#}")))?;
         Ok(PgConnection(client))
     }
 
