@@ -4,7 +4,7 @@
 use super::{Request, Response};
 use crate::error::ApiError;
 
-pub const ALLOWED_METHODS: &str = "GET, POST, OPTIONS";
+pub const ALLOWED_METHODS: &str = "GET, POST, PATCH, DELETE, OPTIONS";
 pub const ALLOWED_HEADERS: &str = "Content-Type, Authorization";
 
 /// Adds `Vary: Origin` to every response, and the CORS headers when the
