@@ -61,12 +61,15 @@ fn every_documented_operation_is_served_and_every_served_one_documented() {
     }
     documented.sort();
     let expected = [
+        "DELETE /api/users/me/sessions/{id}",
         "GET /.well-known/jwks.json",
         "GET /api/auth/logout",
         "GET /api/auth/refresh",
         "GET /api/healthchecker",
         "GET /api/openapi.json",
         "GET /api/users/me",
+        "GET /api/users/me/events",
+        "GET /api/users/me/sessions",
         "POST /api/auth/login",
         "POST /api/auth/logout",
         "POST /api/auth/logout-all",
