@@ -8,6 +8,14 @@ use crate::auth::keys::{Algorithm, SigningKey, VerifyingKey};
 use crate::auth::tokens::Audience;
 use crate::error::ConfigError;
 
+/// The longest access-token lifetime accepted (`access_token_expires_in`,
+/// minutes): a day.
+pub const MAX_ACCESS_TOKEN_MINUTES: u64 = 1440;
+
+/// The longest reuse grace accepted (`refresh_reuse_grace_seconds`). The
+/// first release accepted 3600.
+pub const MAX_REUSE_GRACE_SECS: u64 = 60;
+
 /// Where variable values come from (Spin's `variables` interface in the
 /// component, a map in tests).
 pub trait Variables {
@@ -88,8 +96,10 @@ impl<'v> Config<'v> {
         }
     }
 
+    /// At most a day: an access token cannot be revoked before its `exp`
+    /// by a verifier that only has the JWKS, so a longer one is weak.
     pub fn access_token_lifetime_secs(&self) -> Result<u64, ConfigError> {
-        Ok(self.number("access_token_expires_in", 525_600)? * 60)
+        Ok(self.number("access_token_expires_in", MAX_ACCESS_TOKEN_MINUTES)? * 60)
     }
 
     pub fn refresh_token_lifetime_secs(&self) -> Result<u64, ConfigError> {
@@ -105,7 +115,8 @@ impl<'v> Config<'v> {
         Ok(self.number("session_absolute_timeout_minutes", 5_256_000)? * 60)
     }
 
-    /// 0 (strict) is allowed here.
+    /// 0 (strict) is allowed here; over [`MAX_REUSE_GRACE_SECS`] is weak (a
+    /// stolen retired token would mint access tokens undetected that long).
     pub fn refresh_reuse_grace_secs(&self) -> Result<u64, ConfigError> {
         let variable = "refresh_reuse_grace_seconds";
         let value = self.raw(variable)?;
@@ -113,10 +124,12 @@ impl<'v> Config<'v> {
             .trim()
             .parse::<u64>()
             .ok()
-            .filter(|n| *n <= 3600)
+            .filter(|n| *n <= MAX_REUSE_GRACE_SECS)
             .ok_or(ConfigError {
                 variable,
-                problem: "expected a whole number of seconds from 0 to 3600".into(),
+                problem: format!(
+                    "expected a whole number of seconds from 0 to {MAX_REUSE_GRACE_SECS}"
+                ),
             })
     }
 
@@ -141,15 +154,26 @@ impl<'v> Config<'v> {
     }
 
     /// The allowed browser origins (`client_origin`, comma-separated). An
-    /// unreadable value allows none rather than failing every response.
-    pub fn client_origins(&self) -> Vec<String> {
-        match self.raw("client_origin") {
-            Ok(list) => list
-                .split(',')
-                .map(|o| o.trim().trim_end_matches('/').to_owned())
-                .filter(|o| !o.is_empty())
-                .collect(),
-            Err(_) => Vec::new(),
+    /// entry `null` or `*` is weak, so the whole setting is malformed: `null`
+    /// is the origin of every sandboxed frame and `file:` page, and `*`
+    /// would mean every site, credentials included.
+    pub fn client_origins(&self) -> Result<Vec<String>, ConfigError> {
+        let variable = "client_origin";
+        let origins: Vec<String> = self
+            .raw(variable)?
+            .split(',')
+            .map(|o| o.trim().trim_end_matches('/').to_owned())
+            .filter(|o| !o.is_empty())
+            .collect();
+        match origins
+            .iter()
+            .find(|o| *o == "*" || o.eq_ignore_ascii_case("null"))
+        {
+            Some(weak) => Err(ConfigError {
+                variable,
+                problem: format!("`{weak}` would trust any site; list the front ends' origins"),
+            }),
+            None => Ok(origins),
         }
     }
 
@@ -291,7 +315,10 @@ pub mod tests {
         assert_eq!(config.session_absolute_timeout_secs(), Ok(604_800));
         assert_eq!(config.refresh_reuse_grace_secs(), Ok(0));
         assert_eq!(config.cookie_secure(), Ok(true));
-        assert_eq!(config.client_origins(), vec!["http://localhost:3000"]);
+        assert_eq!(
+            config.client_origins(),
+            Ok(vec!["http://localhost:3000".to_owned()])
+        );
         assert_eq!(config.audience(), Ok(Audience::default()));
         assert_eq!(config.algorithm(), Ok(Algorithm::RS256));
     }
@@ -381,7 +408,10 @@ pub mod tests {
         let vars = MapVariables::with(&[("client_origin", " http://a.test , https://b.test/ ,")]);
         assert_eq!(
             Config::new(&vars).client_origins(),
-            vec!["http://a.test", "https://b.test"]
+            Ok(vec![
+                "http://a.test".to_owned(),
+                "https://b.test".to_owned()
+            ])
         );
         assert_eq!(split_keys(" a , ,b"), vec!["a", "b"]);
         assert!(split_keys("").is_empty());
@@ -393,5 +423,106 @@ pub mod tests {
         let audience = Config::new(&vars).audience().unwrap();
         assert_eq!(audience.issuer.as_deref(), Some("https://auth"));
         assert_eq!(audience.audience.as_deref(), Some("api"));
+    }
+
+    #[test]
+    fn a_null_or_wildcard_origin_makes_client_origin_malformed() {
+        for list in [
+            "null",
+            "http://localhost:3000, NULL ",
+            "*",
+            "https://app.example.com,*",
+            " Null/ ,https://app.example.com",
+        ] {
+            let vars = MapVariables::with(&[("client_origin", list)]);
+            let error = Config::new(&vars).client_origins().unwrap_err();
+            assert_eq!(error.variable, "client_origin", "{list}");
+            assert!(
+                error.problem.contains("any site"),
+                "{list}: {}",
+                error.problem
+            );
+        }
+        // Only whole entries count: a host that merely contains the word is
+        // an origin like any other.
+        let vars = MapVariables::with(&[("client_origin", "https://null.example.com")]);
+        assert_eq!(
+            Config::new(&vars).client_origins(),
+            Ok(vec!["https://null.example.com".to_owned()])
+        );
+        let vars = MapVariables(HashMap::new());
+        assert_eq!(
+            Config::new(&vars).client_origins().unwrap_err().variable,
+            "client_origin"
+        );
+    }
+
+    #[test]
+    fn a_reuse_grace_over_60_seconds_is_malformed() {
+        let grace = |value: &str| {
+            let vars = MapVariables::with(&[("refresh_reuse_grace_seconds", value)]);
+            Config::new(&vars).refresh_reuse_grace_secs()
+        };
+        assert_eq!(grace("60"), Ok(60));
+        assert_eq!(grace(" 0 "), Ok(0));
+        for weak in ["61", "3600"] {
+            let error = grace(weak).unwrap_err();
+            assert_eq!(error.variable, "refresh_reuse_grace_seconds");
+            assert!(error.problem.contains("0 to 60"), "{}", error.problem);
+        }
+    }
+
+    #[test]
+    fn an_access_token_lifetime_over_a_day_is_malformed() {
+        let lifetime = |value: &str| {
+            let vars = MapVariables::with(&[("access_token_expires_in", value)]);
+            Config::new(&vars).access_token_lifetime_secs()
+        };
+        assert_eq!(lifetime("1440"), Ok(86_400));
+        for weak in ["1441", "525600"] {
+            let error = lifetime(weak).unwrap_err();
+            assert_eq!(error.variable, "access_token_expires_in");
+            assert!(error.problem.contains("1 to 1440"), "{}", error.problem);
+        }
+    }
+
+    #[test]
+    fn an_rsa_key_under_2048_bits_names_its_variable() {
+        use crate::auth::keys::tests::rsa_pem_pair;
+        let (weak_private, weak_public) = rsa_pem_pair(1024);
+        let (private, public) = rsa_pem_pair(2048);
+        let cases = [
+            (
+                weak_private.as_str(),
+                public.as_str(),
+                "",
+                "jwt_private_key",
+            ),
+            (private.as_str(), weak_public.as_str(), "", "jwt_public_key"),
+            (
+                private.as_str(),
+                public.as_str(),
+                weak_public.as_str(),
+                "jwt_additional_public_keys",
+            ),
+        ];
+        for (private_key, public_key, additional, variable) in cases {
+            let vars = MapVariables::with(&[
+                ("jwt_private_key", private_key),
+                ("jwt_public_key", public_key),
+                ("jwt_additional_public_keys", additional),
+            ]);
+            let config = Config::new(&vars);
+            let error = config.signing_key().err().unwrap();
+            assert_eq!(error.variable, variable);
+            assert!(error.problem.contains("1024 bits"), "{}", error.problem);
+            // Verification reads the public keys only.
+            let verifying = config.verifying_keys().map(|keys| keys.len());
+            if variable == "jwt_private_key" {
+                assert_eq!(verifying, Ok(1));
+            } else {
+                assert_eq!(verifying.unwrap_err().variable, variable);
+            }
+        }
     }
 }

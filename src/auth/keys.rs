@@ -8,7 +8,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use super::rs256::{Rs256KeyPair, Rs256PublicKey};
+use super::rs256::{Rs256KeyPair, Rs256PublicKey, RsaKeyError, MAX_MODULUS_BITS, MIN_MODULUS_BITS};
 
 /// The signature algorithms the service offers (`jwt_algorithm`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,7 +73,7 @@ impl SigningKey {
         let unreadable = |_| format!("not a {} private key in PEM", algorithm.name());
         let key = match algorithm {
             Algorithm::RS256 => SigningKey::Rs256(
-                Box::new(Rs256KeyPair::from_pem(&pem).map_err(unreadable)?),
+                Box::new(Rs256KeyPair::from_pem(&pem).map_err(|e| rsa_problem(e, "private"))?),
                 String::new(),
             ),
             Algorithm::EdDSA => {
@@ -134,7 +134,7 @@ impl VerifyingKey {
         let unreadable = |_| format!("not a {} public key in PEM", algorithm.name());
         let key = match algorithm {
             Algorithm::RS256 => Key::Rs256(Box::new(
-                Rs256PublicKey::from_pem(&pem).map_err(unreadable)?,
+                Rs256PublicKey::from_pem(&pem).map_err(|e| rsa_problem(e, "public"))?,
             )),
             Algorithm::EdDSA => Key::EdDsa(Ed25519PublicKey::from_pem(&pem).map_err(unreadable)?),
             Algorithm::ES256 => Key::Es256(ES256PublicKey::from_pem(&pem).map_err(unreadable)?),
@@ -177,6 +177,17 @@ impl VerifyingKey {
     }
 }
 
+/// What is wrong with a configured RSA key (`half`: private or public), for
+/// the log line that names its variable.
+fn rsa_problem(error: RsaKeyError, half: &str) -> String {
+    match error {
+        RsaKeyError::Unreadable => format!("not a RS256 {half} key in PEM"),
+        RsaKeyError::ModulusBits(bits) => format!(
+            "an RSA key of {bits} bits; {MIN_MODULUS_BITS} to {MAX_MODULUS_BITS} are accepted"
+        ),
+    }
+}
+
 /// The members RFC 7638 hashes for each key type (and the JWK's core).
 fn required_members(key: &Key) -> Value {
     let b64 = |bytes: &[u8]| URL_SAFE_NO_PAD.encode(bytes);
@@ -204,6 +215,40 @@ fn thumbprint(members: &Value) -> String {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
+
+    /// The operating system's random source for `rsa`'s key generation
+    /// (the crate's own is behind its `getrandom` feature, which is off).
+    struct OsRandom;
+
+    // A test may panic when the OS has no randomness to give.
+    impl rsa::rand_core::TryRng for OsRandom {
+        type Error = std::convert::Infallible;
+        fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
+            Ok(getrandom::u32().unwrap())
+        }
+        fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
+            Ok(getrandom::u64().unwrap())
+        }
+        fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
+            getrandom::fill(dst).unwrap();
+            Ok(())
+        }
+    }
+
+    impl rsa::rand_core::TryCryptoRng for OsRandom {}
+
+    /// A fresh RSA key pair of `bits` as (private PKCS#8, public SPKI) PEM,
+    /// for sizes jwt-simple will not generate (it makes 2048 and up only).
+    pub fn rsa_pem_pair(bits: usize) -> (String, String) {
+        let key = rsa::PrivateKey::new(&mut OsRandom, bits).unwrap();
+        let private = key.to_pkcs8_pem(LineEnding::LF).unwrap().to_string();
+        let public = key
+            .to_public_key()
+            .to_public_key_pem(LineEnding::LF)
+            .unwrap();
+        (private, public)
+    }
 
     #[test]
     fn rfc7638_example_thumbprint() {
@@ -265,6 +310,20 @@ pub(crate) mod tests {
                 .len(),
             32
         );
+    }
+
+    #[test]
+    fn rsa_keys_under_2048_bits_are_refused_with_their_size() {
+        let (private, public) = rsa_pem_pair(1024);
+        for problem in [
+            SigningKey::from_config(Algorithm::RS256, &private).err(),
+            VerifyingKey::from_config(Algorithm::RS256, &public).err(),
+        ] {
+            assert_eq!(
+                problem.as_deref(),
+                Some("an RSA key of 1024 bits; 2048 to 4096 are accepted")
+            );
+        }
     }
 
     #[test]

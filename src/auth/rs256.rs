@@ -30,8 +30,23 @@ const ALG: &str = "RS256";
 /// jwt-simple's limit on the encoded header when none is configured.
 const MAX_HEADER_LENGTH: usize = 8192;
 
+/// The smallest modulus accepted: a shorter key is weak (NIST SP 800-57
+/// retired 1024-bit RSA in 2013), and a weak setting is a malformed one.
+pub const MIN_MODULUS_BITS: u32 = 2048;
+
 /// The largest modulus accepted, as with jwt-simple's RSA before.
-const MAX_MODULUS_BITS: usize = 4096;
+pub const MAX_MODULUS_BITS: u32 = 4096;
+
+/// Why a configured RSA key is refused.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RsaKeyError {
+    /// Not an RSA key in an encoding this module reads (the `rsa` crate
+    /// itself refuses moduli under 1024 bits here).
+    Unreadable,
+    /// A modulus of this many bits, outside
+    /// [`MIN_MODULUS_BITS`]`..=`[`MAX_MODULUS_BITS`].
+    ModulusBits(u32),
+}
 
 /// An RSA private key (PKCS#1 or PKCS#8 PEM).
 pub struct Rs256KeyPair {
@@ -40,12 +55,12 @@ pub struct Rs256KeyPair {
 
 impl Rs256KeyPair {
     /// Parses, validates and precomputes the CRT values (no exponentiation).
-    pub fn from_pem(pem: &str) -> Result<Self, jwt_simple::Error> {
+    pub fn from_pem(pem: &str) -> Result<Self, RsaKeyError> {
         let pem = pem.trim();
         let key = rsa::PrivateKey::from_pkcs8_pem(pem)
             .or_else(|_| rsa::PrivateKey::from_pkcs1_pem(pem))
-            .map_err(|_| JWTError::InvalidKeyPair)?;
-        check_modulus(key.size())?;
+            .map_err(|_| RsaKeyError::Unreadable)?;
+        check_modulus(&key)?;
         Ok(Rs256KeyPair {
             key: pkcs1v15::SigningKey::new(key),
         })
@@ -88,12 +103,12 @@ pub struct Rs256PublicKey {
 }
 
 impl Rs256PublicKey {
-    pub fn from_pem(pem: &str) -> Result<Self, jwt_simple::Error> {
+    pub fn from_pem(pem: &str) -> Result<Self, RsaKeyError> {
         let pem = pem.trim();
         let key = rsa::PublicKey::from_public_key_pem(pem)
             .or_else(|_| rsa::PublicKey::from_pkcs1_pem(pem))
-            .map_err(|_| JWTError::InvalidPublicKey)?;
-        check_modulus(key.size())?;
+            .map_err(|_| RsaKeyError::Unreadable)?;
+        check_modulus(&key)?;
         Ok(Rs256PublicKey {
             key: pkcs1v15::VerifyingKey::new(key),
         })
@@ -144,12 +159,15 @@ impl Rs256PublicKey {
     }
 }
 
-/// Refuses moduli over [`MAX_MODULUS_BITS`] (`size` in bytes).
-fn check_modulus(size: usize) -> Result<(), jwt_simple::Error> {
-    ensure(
-        size <= MAX_MODULUS_BITS / 8,
-        JWTError::UnsupportedRSAModulus,
-    )
+/// Refuses moduli under [`MIN_MODULUS_BITS`] or over [`MAX_MODULUS_BITS`],
+/// counted in bits.
+fn check_modulus(key: &impl PublicKeyParts) -> Result<(), RsaKeyError> {
+    let bits = key.n().bit_width();
+    if (MIN_MODULUS_BITS..=MAX_MODULUS_BITS).contains(&bits) {
+        Ok(())
+    } else {
+        Err(RsaKeyError::ModulusBits(bits))
+    }
 }
 
 fn ensure(condition: bool, error: JWTError) -> Result<(), jwt_simple::Error> {
@@ -268,6 +286,38 @@ fn validate_claims<C>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::auth::keys::tests::rsa_pem_pair;
+
+    #[test]
+    fn keys_under_2048_bits_are_refused_with_their_size() {
+        let (private, public) = rsa_pem_pair(1024);
+        assert_eq!(
+            Rs256KeyPair::from_pem(&private).err(),
+            Some(RsaKeyError::ModulusBits(1024))
+        );
+        assert_eq!(
+            Rs256PublicKey::from_pem(&public).err(),
+            Some(RsaKeyError::ModulusBits(1024))
+        );
+        let (private, public) = rsa_pem_pair(2048);
+        assert!(Rs256KeyPair::from_pem(&private).is_ok());
+        assert!(Rs256PublicKey::from_pem(&public).is_ok());
+    }
+
+    #[test]
+    fn the_modulus_is_counted_in_bits() {
+        // 2047 bits fill the same 256 bytes as 2048, and are still too few.
+        let (_, public) = rsa_pem_pair(2047);
+        assert_eq!(
+            Rs256PublicKey::from_pem(&public).err(),
+            Some(RsaKeyError::ModulusBits(2047))
+        );
+        assert_eq!(
+            Rs256PublicKey::from_pem("-----BEGIN PUBLIC KEY-----\nAA==\n-----END PUBLIC KEY-----")
+                .err(),
+            Some(RsaKeyError::Unreadable)
+        );
+    }
 
     #[derive(Serialize, Deserialize, PartialEq, Debug, Clone)]
     struct Custom {

@@ -31,7 +31,14 @@ pub fn preflight(request: &Request, allowed: &[String]) -> Response {
 
 fn allowed_origin<'r>(request: &'r Request, allowed: &[String]) -> Option<&'r str> {
     let origin = request.header("origin")?;
-    allowed.iter().any(|a| a == origin).then_some(origin)
+    listed(origin, allowed).then_some(origin)
+}
+
+/// Whether `origin` is one of `allowed`. `null` never is: `client_origin`
+/// refuses it (see `Config::client_origins`), and this holds even for a
+/// list that came from elsewhere.
+fn listed(origin: &str, allowed: &[String]) -> bool {
+    !origin.eq_ignore_ascii_case("null") && allowed.iter().any(|a| a == origin)
 }
 
 const ORIGIN_NOT_ALLOWED: ApiError = ApiError::Forbidden("Origin not allowed");
@@ -43,7 +50,7 @@ const ORIGIN_NOT_ALLOWED: ApiError = ApiError::Forbidden("Origin not allowed");
 pub fn check_cookie_request(request: &Request, allowed: &[String]) -> Result<(), ApiError> {
     let origin = request.header("origin");
     let origin_allowed = |origin: &str| {
-        allowed.iter().any(|a| a == origin)
+        listed(origin, allowed)
             || request
                 .own_origin()
                 .is_some_and(|own| own.eq_ignore_ascii_case(origin))
@@ -52,7 +59,7 @@ pub fn check_cookie_request(request: &Request, allowed: &[String]) -> Result<(),
         let cross_site = request
             .header("sec-fetch-site")
             .is_some_and(|site| site.eq_ignore_ascii_case("cross-site"));
-        let from_front_end = origin.is_some_and(|o| allowed.iter().any(|a| a == o));
+        let from_front_end = origin.is_some_and(|o| listed(o, allowed));
         if cross_site && !from_front_end {
             return Err(ORIGIN_NOT_ALLOWED);
         }
@@ -138,6 +145,22 @@ mod tests {
             check_cookie_request(&post(Some("https://evil.example")), &allowed()),
             Err(ORIGIN_NOT_ALLOWED)
         );
+    }
+
+    #[test]
+    fn a_null_origin_is_never_trusted_even_when_listed() {
+        let listed_null = vec!["null".to_owned(), "NULL".to_owned()];
+        for origin in ["null", "NULL"] {
+            assert_eq!(
+                check_cookie_request(&post(Some(origin)), &listed_null),
+                Err(ORIGIN_NOT_ALLOWED)
+            );
+            let mut response = Response::empty(200);
+            apply(&post(Some(origin)), &listed_null, &mut response);
+            assert_eq!(response.header("access-control-allow-origin"), None);
+            let preflight = preflight(&post(Some(origin)), &listed_null);
+            assert_eq!(preflight.header("access-control-allow-methods"), None);
+        }
     }
 
     #[test]

@@ -36,16 +36,60 @@ const ROUTES: &[Route] = &[
     ("/api/openapi.json", &[("GET", |_| openapi::document())]),
 ];
 
+/// Success answers on these paths carry a token, a user, a session or an
+/// event: `Cache-Control: no-store` (RFC 6749 § 5.1). A path is listed
+/// exactly, or as a prefix ending in `/` (every route under it, present or
+/// to come), or both.
+const NO_STORE: &[&str] = &[
+    "/api/auth/register",
+    "/api/auth/login",
+    "/api/auth/login/mfa",
+    "/api/auth/refresh",
+    "/api/users/me",
+    "/api/users/me/",
+    "/api/admin/",
+];
+
 /// The whole request -> response path of the component.
 pub fn route(request: &Request, config: &Config, store: &dyn Store) -> Response {
-    let origins = config.client_origins();
-    let mut response = if request.method == "OPTIONS" {
-        cors::preflight(request, &origins)
-    } else {
-        dispatch(request, config, store).unwrap_or_else(Response::from)
+    // Only a request with an `Origin` has CORS answers that depend on
+    // `client_origin`, so only it reads the setting here; a weak or
+    // malformed one answers `503` (a preflight included) before any handler
+    // runs, so nothing is spent or changed.
+    let origins = match request.header("origin") {
+        Some(_) => config.client_origins(),
+        None => Ok(Vec::new()),
+    };
+    let (origins, mut response) = match origins {
+        Err(error) => (Vec::new(), Response::from(ApiError::from(error))),
+        Ok(origins) if request.method == "OPTIONS" => {
+            let response = cors::preflight(request, &origins);
+            (origins, response)
+        }
+        Ok(origins) => (origins, respond(request, config, store)),
     };
     cors::apply(request, &origins, &mut response);
     response
+}
+
+/// The handler's answer, or its error's, with the headers that depend on
+/// the route rather than on the handler.
+fn respond(request: &Request, config: &Config, store: &dyn Store) -> Response {
+    match dispatch(request, config, store) {
+        Ok(mut response) => {
+            if (200..300).contains(&response.status) && is_no_store(&request.path) {
+                response.set_header("cache-control", "no-store");
+            }
+            response
+        }
+        Err(error) => Response::from(error),
+    }
+}
+
+fn is_no_store(path: &str) -> bool {
+    NO_STORE
+        .iter()
+        .any(|listed| path == *listed || (listed.ends_with('/') && path.starts_with(listed)))
 }
 
 fn dispatch(request: &Request, config: &Config, store: &dyn Store) -> Result<Response, ApiError> {
@@ -170,6 +214,82 @@ mod tests {
         let response = send(request);
         assert_eq!(response.status, 503);
         assert_eq!(detail(&response), "Service temporarily unavailable");
+    }
+
+    #[test]
+    fn no_store_covers_the_listed_routes_and_every_route_under_me_and_admin() {
+        for path in [
+            "/api/auth/register",
+            "/api/auth/login",
+            "/api/auth/login/mfa",
+            "/api/auth/refresh",
+            "/api/users/me",
+            "/api/users/me/sessions",
+            "/api/users/me/mfa/totp/confirm",
+            "/api/admin/users",
+            "/api/admin/users/0b5a/logout-all",
+        ] {
+            assert!(is_no_store(path), "{path}");
+        }
+        for path in [
+            "/.well-known/jwks.json",
+            "/api/healthchecker",
+            "/api/openapi.json",
+            "/api/auth/logout",
+            "/api/auth/login/other",
+            "/api/users/meow",
+            "/api/admin",
+        ] {
+            assert!(!is_no_store(path), "{path}");
+        }
+    }
+
+    #[test]
+    fn only_success_answers_get_no_store() {
+        let refused = send(Request::new("POST", "/api/auth/refresh"));
+        assert_eq!(refused.status, 401);
+        assert_eq!(refused.header("cache-control"), None);
+    }
+
+    fn send_with(request: Request, pairs: &[(&'static str, &str)]) -> Response {
+        let vars = MapVariables::with(pairs);
+        route(
+            &request,
+            &Config::new(&vars),
+            &DownStore::down("connection refused"),
+        )
+    }
+
+    #[test]
+    fn a_weak_client_origin_is_a_503_for_requests_with_an_origin_only() {
+        for list in ["null", "http://localhost:3000,*"] {
+            let vars = [("client_origin", list)];
+            for method in ["GET", "OPTIONS"] {
+                let request = Request::new(method, "/api/healthchecker")
+                    .with_header("origin", "http://localhost:3000");
+                let response = send_with(request, &vars);
+                assert_eq!(response.status, 503, "{method} {list}");
+                assert_eq!(detail(&response), "Service temporarily unavailable");
+                assert_eq!(response.header("access-control-allow-origin"), None);
+                assert_eq!(response.header("vary"), Some("Origin"));
+            }
+            let plain = send_with(Request::new("GET", "/api/healthchecker"), &vars);
+            assert_eq!(plain.status, 200, "{list}");
+            let preflight = send_with(Request::new("OPTIONS", "/api/auth/login"), &vars);
+            assert_eq!(preflight.status, 204, "{list}");
+        }
+    }
+
+    #[test]
+    fn a_weak_client_origin_is_a_503_for_cookie_requests() {
+        // No Origin: only the CSRF check reads the setting.
+        let request =
+            Request::new("POST", "/api/auth/refresh").with_header("cookie", "refresh_token=abc");
+        let response = send_with(request.clone(), &[("client_origin", "*")]);
+        assert_eq!(response.status, 503);
+        // With a sound list the CSRF check runs (and refuses a foreign one).
+        let foreign = request.with_header("origin", "https://evil.example");
+        assert_eq!(send(foreign).status, 403);
     }
 
     #[test]

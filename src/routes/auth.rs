@@ -48,6 +48,15 @@ pub fn login(ctx: &Context) -> Result<Response, ApiError> {
         max_failures: ctx.config.login_max_failures()?,
         window_secs: ctx.config.login_lockout_secs()?,
     };
+    // Every setting and key the answer needs is read before the password
+    // is checked: a malformed or weak one is a `503` that counts no attempt,
+    // whatever the password.
+    let lifetimes = SessionLifetimes {
+        refresh_secs: ctx.config.refresh_token_lifetime_secs()?,
+        absolute_timeout_secs: ctx.config.session_absolute_timeout_secs()?,
+        event_retention_secs: ctx.config.security_event_retention_secs()?,
+    };
+    let signer = Signer::new(ctx)?;
     match login::login(
         ctx.store,
         throttle,
@@ -60,18 +69,17 @@ pub fn login(ctx: &Context) -> Result<Response, ApiError> {
         }
         LoginOutcome::WrongCredentials => Err(ApiError::BadRequest("Incorrect Email or Password")),
         LoginOutcome::Unverified => Err(ApiError::unauthorized("Please verify your email address")),
-        LoginOutcome::LoggedIn(user) => start_session(ctx, &user.id),
+        LoginOutcome::LoggedIn(user) => start_session(ctx, &signer, lifetimes, &user.id),
     }
 }
 
 /// Creates the server-side session and answers with the tokens.
-fn start_session(ctx: &Context, user_id: &str) -> Result<Response, ApiError> {
-    let lifetimes = SessionLifetimes {
-        refresh_secs: ctx.config.refresh_token_lifetime_secs()?,
-        absolute_timeout_secs: ctx.config.session_absolute_timeout_secs()?,
-        event_retention_secs: ctx.config.security_event_retention_secs()?,
-    };
-    let signer = Signer::new(ctx)?;
+fn start_session(
+    ctx: &Context,
+    signer: &Signer,
+    lifetimes: SessionLifetimes,
+    user_id: &str,
+) -> Result<Response, ApiError> {
     let refresh_token = refresh::generate().map_err(ApiError::internal)?;
     let started = session::start(ctx.store, user_id, &refresh_token, lifetimes, &client(ctx))?;
     signer.login_response(

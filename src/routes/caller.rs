@@ -52,10 +52,11 @@ pub fn client(ctx: &Context) -> Client {
 }
 
 /// A page on another site cannot set `Authorization`, so only cookie
-/// credentials need the Origin checks.
+/// credentials need the Origin checks, and only they read `client_origin`
+/// (a weak or malformed one is a `503` here).
 pub fn check_csrf(ctx: &Context, source: Source) -> Result<(), ApiError> {
     match source {
         Source::Bearer => Ok(()),
-        Source::Cookie => cors::check_cookie_request(ctx.request, &ctx.config.client_origins()),
+        Source::Cookie => cors::check_cookie_request(ctx.request, &ctx.config.client_origins()?),
     }
 }
