@@ -130,7 +130,13 @@ fn answers_on_one_keep_alive_connection_never_wait_for_a_delayed_ack() {
     let slow: Vec<String> = routes
         .iter()
         .map(|&(path, headers, status)| {
-            (path, p99_on_one_connection(&service, path, headers, status))
+            // The better of two runs: a stall shows in both, a moment of
+            // load on a shared machine in one at most.
+            let p99 = (0..2)
+                .map(|_| p99_on_one_connection(&service, path, headers, status))
+                .min()
+                .unwrap();
+            (path, p99)
         })
         .filter(|(_, p99)| *p99 > P99_LIMIT)
         .map(|(path, p99)| format!("{path}: p99 {p99:?}"))
