@@ -411,6 +411,9 @@ impl Service {
     }
 
     pub fn logs(&self) -> String {
+        // The runner's stderr is read on another thread: a line written
+        // while the answer left may land a moment after the client has it.
+        std::thread::sleep(Duration::from_millis(150));
         self.stderr.lock().map(|l| l.join("\n")).unwrap_or_default()
     }
 }
