@@ -6,7 +6,34 @@ use std::cell::OnceCell;
 
 use crate::auth::keys::{Algorithm, SigningKey, VerifyingKey};
 use crate::auth::tokens::Audience;
+use crate::auth::validation::normalize_email;
+use crate::email::Hook;
 use crate::error::ConfigError;
+use url::{Host, Url};
+
+/// Where a link template puts the token.
+pub const TOKEN_PLACEHOLDER: &str = "{token}";
+
+/// A link with [`TOKEN_PLACEHOLDER`] in it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LinkTemplate(String);
+
+impl LinkTemplate {
+    /// The link for `token` (URL-safe, so put in as it is).
+    pub fn with_token(&self, token: &str) -> String {
+        self.0.replace(TOKEN_PLACEHOLDER, token)
+    }
+}
+
+/// 127.0.0.0/8, `localhost` and `[::1]`.
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        None => false,
+    }
+}
 
 /// The longest access-token lifetime accepted (`access_token_expires_in`,
 /// minutes): a day.
@@ -142,7 +169,10 @@ impl<'v> Config<'v> {
     }
 
     pub fn cookie_secure(&self) -> Result<bool, ConfigError> {
-        let variable = "cookie_secure";
+        self.boolean("cookie_secure")
+    }
+
+    fn boolean(&self, variable: &'static str) -> Result<bool, ConfigError> {
         match self.raw(variable)?.trim().to_ascii_lowercase().as_str() {
             "true" | "1" | "yes" => Ok(true),
             "false" | "0" | "no" => Ok(false),
@@ -151,6 +181,125 @@ impl<'v> Config<'v> {
                 problem: "expected true or false".into(),
             }),
         }
+    }
+
+    /// `true` only with an email hook to send the verification email: a
+    /// user who can never get the link could never log in.
+    pub fn require_email_verification(&self) -> Result<bool, ConfigError> {
+        let required = self.boolean("require_email_verification")?;
+        if required && self.email_hook()?.is_none() {
+            return Err(ConfigError {
+                variable: "email_webhook_url",
+                problem: "is empty, but require_email_verification is true: \
+                          set the hook that sends the verification emails"
+                    .into(),
+            });
+        }
+        Ok(required)
+    }
+
+    /// The email hook; `None` when `email_webhook_url` is empty (no email
+    /// is sent). Weak, so malformed: a plain `http://` URL to a host other
+    /// than loopback (tokens would cross the network in clear), and a URL
+    /// without `email_webhook_secret` (the relay could not tell our emails
+    /// from anyone's).
+    pub fn email_hook(&self) -> Result<Option<Hook>, ConfigError> {
+        let variable = "email_webhook_url";
+        let Some(url) = self.optional(variable)? else {
+            return Ok(None);
+        };
+        let problem = match Url::parse(&url) {
+            Err(e) => Some(format!("not a URL ({e})")),
+            Ok(parsed) => match parsed.scheme() {
+                "https" => None,
+                "http" if is_loopback(&parsed) => None,
+                "http" => Some(
+                    "plain http:// is allowed for loopback hosts only (127.0.0.0/8, localhost, \
+                     [::1]); use https://"
+                        .into(),
+                ),
+                _ => Some("expected an https:// URL".into()),
+            },
+        };
+        if let Some(problem) = problem {
+            return Err(ConfigError { variable, problem });
+        }
+        let variable = "email_webhook_secret";
+        let secret = self.optional(variable)?.ok_or(ConfigError {
+            variable,
+            problem: "is empty, but email_webhook_url is set: the hook's deliveries must be signed"
+                .into(),
+        })?;
+        Hook::new(&url, &secret)
+            .map(Some)
+            .map_err(|problem| ConfigError { variable, problem })
+    }
+
+    /// `email_verification_url`, by default `<first client_origin>/verify-email#token={token}`.
+    pub fn email_verification_link(&self) -> Result<LinkTemplate, ConfigError> {
+        self.link_template("email_verification_url", "/verify-email#token={token}")
+    }
+
+    /// `password_reset_url`, by default `<first client_origin>/reset-password#token={token}`.
+    pub fn password_reset_link(&self) -> Result<LinkTemplate, ConfigError> {
+        self.link_template("password_reset_url", "/reset-password#token={token}")
+    }
+
+    fn link_template(
+        &self,
+        variable: &'static str,
+        default_path: &str,
+    ) -> Result<LinkTemplate, ConfigError> {
+        let template = match self.optional(variable)? {
+            Some(template) => template,
+            None => {
+                let origin = self
+                    .client_origins()?
+                    .into_iter()
+                    .next()
+                    .unwrap_or_default();
+                format!("{origin}{default_path}")
+            }
+        };
+        if !template.contains(TOKEN_PLACEHOLDER) {
+            return Err(ConfigError {
+                variable,
+                problem: format!("must contain {TOKEN_PLACEHOLDER}, where the token goes"),
+            });
+        }
+        Ok(LinkTemplate(template))
+    }
+
+    /// `email_verification_expires_in` (minutes, at most 30 days), in seconds.
+    pub fn email_verification_lifetime_secs(&self) -> Result<u64, ConfigError> {
+        Ok(self.number("email_verification_expires_in", 43_200)? * 60)
+    }
+
+    /// `password_reset_expires_in` (minutes, at most a day), in seconds.
+    pub fn password_reset_lifetime_secs(&self) -> Result<u64, ConfigError> {
+        Ok(self.number("password_reset_expires_in", 1440)? * 60)
+    }
+
+    /// `admin_emails`, trimmed and lower-cased.
+    pub fn admin_emails(&self) -> Result<Vec<String>, ConfigError> {
+        Ok(self
+            .raw("admin_emails")?
+            .split(',')
+            .map(normalize_email)
+            .filter(|e| !e.is_empty())
+            .collect())
+    }
+
+    /// The issuer that discovery publishes: `jwt_issuer` when it is an
+    /// `https://` URL (or `http://` on a loopback host); `None` otherwise.
+    pub fn discoverable_issuer(&self) -> Result<Option<String>, ConfigError> {
+        let Some(issuer) = self.optional("jwt_issuer")? else {
+            return Ok(None);
+        };
+        Ok(Url::parse(&issuer)
+            .ok()
+            .filter(|url| url.scheme() == "https" || (url.scheme() == "http" && is_loopback(url)))
+            .map(|_| issuer.trim_end_matches('/').to_owned()))
     }
 
     /// The allowed browser origins (`client_origin`, comma-separated). An
@@ -286,6 +435,16 @@ pub mod tests {
                 ("login_lockout_seconds", "900"),
                 ("session_absolute_timeout_minutes", "10080"),
                 ("refresh_reuse_grace_seconds", "0"),
+                ("security_event_retention_days", "90"),
+                ("require_email_verification", "false"),
+                ("email_webhook_url", ""),
+                ("email_webhook_secret", ""),
+                ("email_webhook_host", "http://127.0.0.1:8025"),
+                ("email_verification_url", ""),
+                ("password_reset_url", ""),
+                ("email_verification_expires_in", "1440"),
+                ("password_reset_expires_in", "30"),
+                ("admin_emails", ""),
             ]
             .into_iter()
             .map(|(k, v)| (k, v.to_owned()))
@@ -524,5 +683,115 @@ pub mod tests {
                 assert_eq!(verifying.unwrap_err().variable, variable);
             }
         }
+    }
+
+    #[test]
+    fn the_email_hook_must_be_signed_and_private_or_https() {
+        let hook = |url: &str, secret: &str| {
+            let vars =
+                MapVariables::with(&[("email_webhook_url", url), ("email_webhook_secret", secret)]);
+            Config::new(&vars).email_hook().map(|h| h.map(|h| h.url))
+        };
+        let secret = "whsec_c2VjcmV0";
+        assert_eq!(hook("", ""), Ok(None));
+        for ok in [
+            "https://hooks.example.com/mail",
+            "http://127.0.0.1:8025/hook",
+            "http://localhost:9/x",
+            "http://[::1]:8025/",
+        ] {
+            assert_eq!(hook(ok, secret), Ok(Some(ok.to_owned())), "{ok}");
+        }
+        for weak in [
+            "http://hooks.example.com/mail",
+            "http://10.0.0.1/x",
+            "ftp://x.example/",
+        ] {
+            assert_eq!(
+                hook(weak, secret).unwrap_err().variable,
+                "email_webhook_url",
+                "{weak}"
+            );
+        }
+        assert_eq!(
+            hook("https://h.example", "").unwrap_err().variable,
+            "email_webhook_secret"
+        );
+        assert_eq!(
+            hook("https://h.example", "whsec_!!").unwrap_err().variable,
+            "email_webhook_secret"
+        );
+    }
+
+    #[test]
+    fn required_verification_needs_a_hook() {
+        let vars = MapVariables::with(&[("require_email_verification", "true")]);
+        assert_eq!(
+            Config::new(&vars)
+                .require_email_verification()
+                .unwrap_err()
+                .variable,
+            "email_webhook_url"
+        );
+        let vars = MapVariables::with(&[
+            ("require_email_verification", "true"),
+            ("email_webhook_url", "https://h.example"),
+            ("email_webhook_secret", "whsec_c2VjcmV0"),
+        ]);
+        assert_eq!(Config::new(&vars).require_email_verification(), Ok(true));
+    }
+
+    #[test]
+    fn links_default_to_the_first_client_origin_and_need_the_placeholder() {
+        let vars =
+            MapVariables::with(&[("client_origin", "https://app.example, https://b.example")]);
+        let config = Config::new(&vars);
+        assert_eq!(
+            config.password_reset_link().unwrap().with_token("T"),
+            "https://app.example/reset-password#token=T"
+        );
+        assert_eq!(
+            config.email_verification_link().unwrap().with_token("T"),
+            "https://app.example/verify-email#token=T"
+        );
+        let vars = MapVariables::with(&[("password_reset_url", "https://app.example/reset")]);
+        assert_eq!(
+            Config::new(&vars)
+                .password_reset_link()
+                .unwrap_err()
+                .variable,
+            "password_reset_url"
+        );
+    }
+
+    #[test]
+    fn discovery_needs_an_https_or_loopback_issuer() {
+        let issuer = |value: &str| {
+            let vars = MapVariables::with(&[("jwt_issuer", value)]);
+            Config::new(&vars).discoverable_issuer().unwrap()
+        };
+        assert_eq!(issuer(""), None);
+        assert_eq!(
+            issuer("https://auth.example.com/"),
+            Some("https://auth.example.com".into())
+        );
+        assert_eq!(
+            issuer("http://127.0.0.1:8000"),
+            Some("http://127.0.0.1:8000".into())
+        );
+        assert_eq!(issuer("http://auth.example.com"), None);
+        assert_eq!(issuer("spin-auth"), None);
+    }
+
+    #[test]
+    fn admin_emails_are_normalised() {
+        let vars = MapVariables::with(&[("admin_emails", " Root@Example.com, ,ops@example.com")]);
+        assert_eq!(
+            Config::new(&vars).admin_emails(),
+            Ok(vec![
+                "root@example.com".to_owned(),
+                "ops@example.com".to_owned()
+            ])
+        );
     }
 }

@@ -14,11 +14,15 @@
 
 pub mod auth;
 pub mod config;
+pub mod email;
 pub mod error;
 pub mod http;
+pub mod json;
 pub mod log;
 pub mod routes;
 pub mod store;
 
 #[cfg(all(target_arch = "wasm32", feature = "spin-component"))]
 mod spin;
+#[cfg(all(target_arch = "wasm32", feature = "spin-component"))]
+mod spin_outbound;

@@ -11,6 +11,7 @@ use wasi::io::streams::OutputStream;
 
 use crate::config::{Config, Database, Variables};
 use crate::http::{self, Body, Request, Response, MAX_BODY_BYTES};
+use crate::spin_outbound::SpinHttp;
 use crate::store::db::spin_pg::SpinPostgres;
 use crate::store::db::spin_sqlite::SpinSqlite;
 use crate::store::{DownStore, SqlStore};
@@ -28,18 +29,24 @@ async fn handle(incoming: IncomingRequest, response_out: ResponseOutparam) {
     let request = read_request(incoming).await;
     let config = Config::new(&SpinVariables);
     let response = match config.database() {
-        Ok(Database::Postgres(url)) => {
-            http::route(&request, &config, &SqlStore::new(SpinPostgres::new(url)))
-        }
-        Ok(Database::Sqlite(name)) => {
-            http::route(&request, &config, &SqlStore::new(SpinSqlite::new(name)))
-        }
+        Ok(Database::Postgres(url)) => http::route(
+            &request,
+            &config,
+            &SqlStore::new(SpinPostgres::new(url)),
+            &SpinHttp,
+        ),
+        Ok(Database::Sqlite(name)) => http::route(
+            &request,
+            &config,
+            &SqlStore::new(SpinSqlite::new(name)),
+            &SpinHttp,
+        ),
         Err(error) => {
             let reason = format!(
                 "configuration error: variable `{}`: {}",
                 error.variable, error.problem
             );
-            http::route(&request, &config, &DownStore::down(reason))
+            http::route(&request, &config, &DownStore::down(reason), &SpinHttp)
         }
     };
     send(response, response_out);

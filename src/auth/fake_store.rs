@@ -6,8 +6,9 @@ use std::cell::{Cell, RefCell};
 
 use crate::error::StoreError;
 use crate::store::{
-    Client, KnownRefreshToken, LoginAttempt, NewEvent, NewSession, NewUser, RevokeReason, Rotation,
-    SecurityEvent, SessionInfo, Store, Throttle, User, UserSession,
+    AccountChange, ChangeProof, Client, KnownRefreshToken, LoginAttempt, MintedToken, NewEvent,
+    NewSession, NewUser, ProfileUpdate, RevokeReason, Rotation, SecurityEvent, SessionInfo, Store,
+    Throttle, TokenKind, TokenRequest, User, UserSession,
 };
 
 #[derive(Default)]
@@ -24,6 +25,8 @@ pub struct FakeStore {
     pub sets_lock: Cell<bool>,
     /// Events recorded, the revocations' included (kind and session).
     pub events: RefCell<Vec<NewEvent>>,
+    /// One-time tokens minted: digest, kind, user id, spent.
+    pub tokens: RefCell<Vec<(Vec<u8>, TokenKind, String, bool)>>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -139,7 +142,7 @@ impl Store for FakeStore {
             return Err(StoreError::Conflict);
         }
         let id = format!("user-{}", self.users.borrow().len() + 1);
-        let created = user(&id, &new.email, &new.password_hash, true);
+        let created = user(&id, &new.email, &new.password_hash, new.verified);
         self.users.borrow_mut().push(created.clone());
         Ok(created)
     }
@@ -342,5 +345,97 @@ impl Store for FakeStore {
         listed.reverse();
         listed.truncate(limit as usize);
         Ok(listed)
+    }
+
+    fn login_lock(&self, _: &str) -> Result<Option<u64>, StoreError> {
+        Ok(self.locked_for_secs.get())
+    }
+
+    fn mint_token(&self, request: &TokenRequest) -> Result<Option<MintedToken>, StoreError> {
+        let user = self
+            .users
+            .borrow()
+            .iter()
+            .find(|u| u.email == request.email)
+            .cloned();
+        let Some(user) = user.filter(|u| !(request.only_unverified && u.verified)) else {
+            return Ok(None);
+        };
+        let minted = self
+            .tokens
+            .borrow()
+            .iter()
+            .filter(|t| t.2 == user.id)
+            .count() as u64;
+        if minted >= request.max_per_hour {
+            return Ok(None);
+        }
+        for token in self.tokens.borrow_mut().iter_mut() {
+            if token.2 == user.id && token.1 == request.kind {
+                token.3 = true;
+            }
+        }
+        self.tokens.borrow_mut().push((
+            request.digest.clone(),
+            request.kind,
+            user.id.clone(),
+            false,
+        ));
+        Ok(Some(MintedToken {
+            user,
+            expires_at_us: 0,
+        }))
+    }
+
+    fn apply_account_change(&self, change: &AccountChange) -> Result<Option<User>, StoreError> {
+        let user_id = match &change.proof {
+            ChangeProof::Token { digest, kind } => {
+                let mut tokens = self.tokens.borrow_mut();
+                let Some(token) = tokens
+                    .iter_mut()
+                    .find(|t| &t.0 == digest && t.1 == *kind && !t.3)
+                else {
+                    return Ok(None);
+                };
+                token.3 = true;
+                token.2.clone()
+            }
+            ChangeProof::Session { user_id, .. } => user_id.clone(),
+        };
+        let mut users = self.users.borrow_mut();
+        let Some(user) = users.iter_mut().find(|u| u.id == user_id) else {
+            return Ok(None);
+        };
+        if let Some(hash) = &change.new_password_hash {
+            user.password_hash = hash.clone();
+        }
+        if matches!(change.proof, ChangeProof::Token { .. }) {
+            user.verified = true;
+        }
+        Ok(Some(user.clone()))
+    }
+
+    fn update_profile(
+        &self,
+        user_id: &str,
+        update: &ProfileUpdate,
+    ) -> Result<Option<User>, StoreError> {
+        let mut users = self.users.borrow_mut();
+        let Some(user) = users.iter_mut().find(|u| u.id == user_id) else {
+            return Ok(None);
+        };
+        if let Some(name) = &update.name {
+            user.name = name.clone();
+        }
+        if let Some(photo) = &update.photo {
+            user.photo = photo.clone();
+        }
+        Ok(Some(user.clone()))
+    }
+
+    fn delete_user(&self, user_id: &str) -> Result<bool, StoreError> {
+        let before = self.users.borrow().len();
+        self.users.borrow_mut().retain(|u| u.id != user_id);
+        Ok(self.users.borrow().len() < before)
     }
 }

@@ -4,6 +4,7 @@
 //! knows about Spin or which database is behind the store, and the
 //! use-cases answer with outcomes, never with responses.
 
+pub mod accounts;
 #[cfg(test)]
 mod fake_store;
 pub mod keys;

@@ -1,4 +1,4 @@
-//! The field rules of the register and login bodies (docs/API.md, Routes).
+//! The field rules of the request bodies (docs/API.md: Routes, Accounts).
 
 use serde_json::{Map, Value};
 
@@ -10,6 +10,8 @@ const EMAIL_MAX: usize = 254;
 const REGISTER_PASSWORD: Length = Length { min: 8, max: 128 };
 const LOGIN_PASSWORD: Length = Length { min: 1, max: 128 };
 const PHOTO: Length = Length { min: 0, max: 2048 };
+const ONE_TIME_TOKEN: Length = Length { min: 1, max: 512 };
+const CODE: Length = Length { min: 1, max: 64 };
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct RegisterRequest {
@@ -33,19 +35,10 @@ impl RegisterRequest {
     /// (`role`, `verified`, `id`, ...) are ignored.
     pub fn from_json(object: &Map<String, Value>) -> Result<Self, ApiError> {
         let mut fields = Fields::new(object);
-        let name = fields.string("name").map(|n| n.trim().to_owned());
-        let name = fields.length("name", name, NAME);
+        let name = name_field(&mut fields);
         let email = email_field(&mut fields);
-        let password = fields.string("password");
-        let password = fields.length("password", password, REGISTER_PASSWORD);
-        let password_confirm = fields.string("passwordConfirm");
-        let photo = fields.optional_string("photo");
-        let photo = fields.length("photo", photo, PHOTO);
-        for (field, value) in [("name", &name), ("photo", &photo)] {
-            if value.as_deref().is_some_and(|v| v.contains('\0')) {
-                fields.invalid(field, "Value error, must not contain NUL characters");
-            }
-        }
+        let (password, password_confirm) = new_password_fields(&mut fields);
+        let photo = photo_field(&mut fields);
         fields.finish()?;
         match (name, email, password, password_confirm) {
             (Some(name), Some(email), Some(password), Some(password_confirm)) => {
@@ -75,6 +68,174 @@ impl LoginRequest {
             _ => Err(ApiError::Validation(Vec::new())),
         }
     }
+}
+
+/// `{"token"}` of `verify-email`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TokenBody {
+    pub token: String,
+}
+
+/// `{"email"}` of `resend-verification` and `forgot-password`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EmailBody {
+    /// Trimmed and lower-cased.
+    pub email: String,
+}
+
+/// `reset-password`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResetPasswordRequest {
+    pub token: String,
+    pub password: String,
+    pub password_confirm: String,
+}
+
+/// `PATCH /api/users/me`: only the fields sent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProfileRequest {
+    pub name: Option<String>,
+    /// `Some(None)`: `"photo": null` clears it.
+    pub photo: Option<Option<String>>,
+}
+
+/// `POST /api/users/me/password`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChangePasswordRequest {
+    pub current_password: String,
+    pub password: String,
+    pub password_confirm: String,
+}
+
+/// `DELETE /api/users/me`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeleteAccountRequest {
+    pub password: String,
+    /// A TOTP or recovery code (needed once two-factor is on).
+    pub code: Option<String>,
+}
+
+impl TokenBody {
+    pub fn from_json(object: &Map<String, Value>) -> Result<Self, ApiError> {
+        let mut fields = Fields::new(object);
+        let token = token_field(&mut fields);
+        fields.finish()?;
+        token
+            .map(|token| TokenBody { token })
+            .ok_or(ApiError::Validation(Vec::new()))
+    }
+}
+
+impl EmailBody {
+    pub fn from_json(object: &Map<String, Value>) -> Result<Self, ApiError> {
+        let mut fields = Fields::new(object);
+        let email = email_field(&mut fields);
+        fields.finish()?;
+        email
+            .map(|email| EmailBody { email })
+            .ok_or(ApiError::Validation(Vec::new()))
+    }
+}
+
+impl ResetPasswordRequest {
+    pub fn from_json(object: &Map<String, Value>) -> Result<Self, ApiError> {
+        let mut fields = Fields::new(object);
+        let token = token_field(&mut fields);
+        let (password, password_confirm) = new_password_fields(&mut fields);
+        fields.finish()?;
+        match (token, password, password_confirm) {
+            (Some(token), Some(password), Some(password_confirm)) => Ok(ResetPasswordRequest {
+                token,
+                password,
+                password_confirm,
+            }),
+            _ => Err(ApiError::Validation(Vec::new())),
+        }
+    }
+}
+
+impl ProfileRequest {
+    /// The register rules for the fields present; `name: null` is no name.
+    pub fn from_json(object: &Map<String, Value>) -> Result<Self, ApiError> {
+        let mut fields = Fields::new(object);
+        let name = object
+            .contains_key("name")
+            .then(|| name_field(&mut fields))
+            .flatten();
+        let photo = object
+            .contains_key("photo")
+            .then(|| photo_field(&mut fields));
+        fields.finish()?;
+        Ok(ProfileRequest { name, photo })
+    }
+}
+
+impl ChangePasswordRequest {
+    pub fn from_json(object: &Map<String, Value>) -> Result<Self, ApiError> {
+        let mut fields = Fields::new(object);
+        let current = fields.string("currentPassword");
+        let current = fields.length("currentPassword", current, LOGIN_PASSWORD);
+        let (password, password_confirm) = new_password_fields(&mut fields);
+        fields.finish()?;
+        match (current, password, password_confirm) {
+            (Some(current_password), Some(password), Some(password_confirm)) => {
+                Ok(ChangePasswordRequest {
+                    current_password,
+                    password,
+                    password_confirm,
+                })
+            }
+            _ => Err(ApiError::Validation(Vec::new())),
+        }
+    }
+}
+
+impl DeleteAccountRequest {
+    pub fn from_json(object: &Map<String, Value>) -> Result<Self, ApiError> {
+        let mut fields = Fields::new(object);
+        let password = fields.string("password");
+        let password = fields.length("password", password, LOGIN_PASSWORD);
+        let code = fields.optional_string("code");
+        let code = fields.length("code", code, CODE);
+        fields.finish()?;
+        password
+            .map(|password| DeleteAccountRequest { password, code })
+            .ok_or(ApiError::Validation(Vec::new()))
+    }
+}
+
+fn token_field(fields: &mut Fields) -> Option<String> {
+    let token = fields.string("token");
+    fields.length("token", token, ONE_TIME_TOKEN)
+}
+
+/// `password` (the register rules) and `passwordConfirm`.
+fn new_password_fields(fields: &mut Fields) -> (Option<String>, Option<String>) {
+    let password = fields.string("password");
+    let password = fields.length("password", password, REGISTER_PASSWORD);
+    (password, fields.string("passwordConfirm"))
+}
+
+/// `name`: trimmed, 1 to 100 characters, no NUL.
+fn name_field(fields: &mut Fields) -> Option<String> {
+    let name = fields.string("name").map(|n| n.trim().to_owned());
+    let name = fields.length("name", name, NAME);
+    no_nul(fields, "name", name)
+}
+
+/// `photo`: a string of at most 2048 characters, or `null`.
+fn photo_field(fields: &mut Fields) -> Option<String> {
+    let photo = fields.optional_string("photo");
+    let photo = fields.length("photo", photo, PHOTO);
+    no_nul(fields, "photo", photo)
+}
+
+fn no_nul(fields: &mut Fields, field: &str, value: Option<String>) -> Option<String> {
+    if value.as_deref().is_some_and(|v| v.contains('\0')) {
+        fields.invalid(field, "Value error, must not contain NUL characters");
+        return None;
+    }
+    value
 }
 
 /// Reads `email`, trims and lower-cases it, and checks it is a plain address.

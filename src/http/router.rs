@@ -3,8 +3,9 @@
 
 use super::{cors, Request, Response};
 use crate::config::Config;
+use crate::email::Transport;
 use crate::error::ApiError;
-use crate::routes::{auth, devices, health, jwks, openapi, users, Context};
+use crate::routes::{accounts, auth, devices, health, jwks, openapi, users, Context};
 use crate::store::Store;
 
 type Handler = fn(&Context) -> Result<Response, ApiError>;
@@ -25,7 +26,34 @@ const ROUTES: &[Route] = &[
         &[("GET", auth::logout), ("POST", auth::logout)],
     ),
     ("/api/auth/logout-all", &[("POST", auth::logout_all)]),
-    ("/api/users/me", &[("GET", users::me)]),
+    (
+        "/api/auth/verify-email",
+        &[("POST", accounts::verify_email)],
+    ),
+    (
+        "/api/auth/resend-verification",
+        &[("POST", accounts::resend_verification)],
+    ),
+    (
+        "/api/auth/forgot-password",
+        &[("POST", accounts::forgot_password)],
+    ),
+    (
+        "/api/auth/reset-password",
+        &[("POST", accounts::reset_password)],
+    ),
+    (
+        "/api/users/me",
+        &[
+            ("GET", users::me),
+            ("PATCH", users::update_me),
+            ("DELETE", users::delete_me),
+        ],
+    ),
+    (
+        "/api/users/me/password",
+        &[("POST", users::change_password)],
+    ),
     ("/api/users/me/sessions", &[("GET", devices::sessions)]),
     (
         "/api/users/me/sessions/{id}",
@@ -33,6 +61,10 @@ const ROUTES: &[Route] = &[
     ),
     ("/api/users/me/events", &[("GET", devices::events)]),
     ("/.well-known/jwks.json", &[("GET", jwks::keys)]),
+    (
+        "/.well-known/openid-configuration",
+        &[("GET", jwks::openid_configuration)],
+    ),
     ("/api/openapi.json", &[("GET", |_| openapi::document())]),
 ];
 
@@ -51,7 +83,12 @@ const NO_STORE: &[&str] = &[
 ];
 
 /// The whole request -> response path of the component.
-pub fn route(request: &Request, config: &Config, store: &dyn Store) -> Response {
+pub fn route(
+    request: &Request,
+    config: &Config,
+    store: &dyn Store,
+    transport: &dyn Transport,
+) -> Response {
     // Only a request with an `Origin` has CORS answers that depend on
     // `client_origin`, so only it reads the setting here; a weak or
     // malformed one answers `503` (a preflight included) before any handler
@@ -66,7 +103,7 @@ pub fn route(request: &Request, config: &Config, store: &dyn Store) -> Response 
             let response = cors::preflight(request, &origins);
             (origins, response)
         }
-        Ok(origins) => (origins, respond(request, config, store)),
+        Ok(origins) => (origins, respond(request, config, store, transport)),
     };
     cors::apply(request, &origins, &mut response);
     response
@@ -74,8 +111,13 @@ pub fn route(request: &Request, config: &Config, store: &dyn Store) -> Response 
 
 /// The handler's answer, or its error's, with the headers that depend on
 /// the route rather than on the handler.
-fn respond(request: &Request, config: &Config, store: &dyn Store) -> Response {
-    match dispatch(request, config, store) {
+fn respond(
+    request: &Request,
+    config: &Config,
+    store: &dyn Store,
+    transport: &dyn Transport,
+) -> Response {
+    match dispatch(request, config, store, transport) {
         Ok(mut response) => {
             if (200..300).contains(&response.status) && is_no_store(&request.path) {
                 response.set_header("cache-control", "no-store");
@@ -92,7 +134,12 @@ fn is_no_store(path: &str) -> bool {
         .any(|listed| path == *listed || (listed.ends_with('/') && path.starts_with(listed)))
 }
 
-fn dispatch(request: &Request, config: &Config, store: &dyn Store) -> Result<Response, ApiError> {
+fn dispatch(
+    request: &Request,
+    config: &Config,
+    store: &dyn Store,
+    transport: &dyn Transport,
+) -> Result<Response, ApiError> {
     let (path_param, handlers) = ROUTES
         .iter()
         .find_map(|(pattern, handlers)| fit(pattern, &request.path).map(|p| (p, handlers)))
@@ -108,6 +155,7 @@ fn dispatch(request: &Request, config: &Config, store: &dyn Store) -> Result<Res
         config,
         store,
         path_param,
+        transport,
     })
 }
 
@@ -156,6 +204,7 @@ mod tests {
             &request,
             &Config::new(&vars),
             &DownStore::down("connection refused"),
+            &crate::email::NoTransport,
         )
     }
 
@@ -190,7 +239,8 @@ mod tests {
     fn allow_lists_exactly_the_methods_of_the_path() {
         for (method, path, allow) in [
             ("PUT", "/api/auth/logout", "GET, POST"),
-            ("POST", "/api/users/me", "GET"),
+            ("POST", "/api/users/me", "GET, PATCH, DELETE"),
+            ("GET", "/api/users/me/password", "POST"),
             ("GET", "/api/auth/login", "POST"),
             ("GET", "/api/auth/logout-all", "POST"),
             ("DELETE", "/.well-known/jwks.json", "GET"),
@@ -257,6 +307,7 @@ mod tests {
             &request,
             &Config::new(&vars),
             &DownStore::down("connection refused"),
+            &crate::email::NoTransport,
         )
     }
 
@@ -298,7 +349,8 @@ mod tests {
         assert!(all.contains(&("/api/auth/refresh", "GET")));
         assert!(all.contains(&("/api/auth/refresh", "POST")));
         assert!(all.contains(&("/api/users/me/sessions/{id}", "DELETE")));
-        assert_eq!(all.len(), 14);
+        assert!(all.contains(&("/api/users/me", "PATCH")));
+        assert_eq!(all.len(), 22);
     }
 
     #[test]

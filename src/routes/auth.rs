@@ -2,10 +2,11 @@
 
 use serde_json::json;
 
+use super::accounts::{mailer, verification_email};
 use super::caller::{check_csrf, client, verify_access, NOT_LOGGED_IN};
-use super::json::user_json;
 use super::signer::Signer;
 use super::Context;
+use crate::auth::accounts;
 use crate::auth::login::{self, LoginOutcome};
 use crate::auth::passwords;
 use crate::auth::refresh::{self, looks_like_jwt};
@@ -17,6 +18,7 @@ use crate::http::body::json_object;
 use crate::http::cookies::expired_token_cookies;
 use crate::http::credentials;
 use crate::http::Response;
+use crate::json::user_json;
 use crate::store::{NewUser, Throttle};
 
 const COULD_NOT_REFRESH: ApiError = ApiError::Unauthorized {
@@ -31,23 +33,30 @@ pub fn register(ctx: &Context) -> Result<Response, ApiError> {
     if request.password != request.password_confirm {
         return Err(ApiError::BadRequest("Passwords do not match"));
     }
+    // Read before anything is written: a weak hook setting is a `503`.
+    let verification = if ctx.config.require_email_verification()? {
+        Some((mailer(ctx)?, verification_email(ctx)?))
+    } else {
+        None
+    };
     let password_hash = passwords::hash(&request.password).map_err(ApiError::internal)?;
     let user = ctx.store.insert_user(&NewUser {
         name: request.name,
         email: request.email,
         password_hash,
         photo: request.photo,
+        verified: verification.is_none(),
     })?;
+    if let Some((mailer, flow)) = verification {
+        accounts::send_token_email(ctx.store, &mailer, &flow, &user.email, &client(ctx))?;
+    }
     Ok(Response::json(201, &user_json(&user)))
 }
 
 /// `POST /api/auth/login`.
 pub fn login(ctx: &Context) -> Result<Response, ApiError> {
     let request = LoginRequest::from_json(&json_object(ctx.request)?)?;
-    let throttle = Throttle {
-        max_failures: ctx.config.login_max_failures()?,
-        window_secs: ctx.config.login_lockout_secs()?,
-    };
+    let throttle = throttle(ctx)?;
     // Every setting and key the answer needs is read before the password
     // is checked: a malformed or weak one is a `503` that counts no attempt,
     // whatever the password.
@@ -71,6 +80,14 @@ pub fn login(ctx: &Context) -> Result<Response, ApiError> {
         LoginOutcome::Unverified => Err(ApiError::unauthorized("Please verify your email address")),
         LoginOutcome::LoggedIn(user) => start_session(ctx, &signer, lifetimes, &user.id),
     }
+}
+
+/// `login_max_failures` within `login_lockout_seconds`.
+pub(super) fn throttle(ctx: &Context) -> Result<Throttle, ApiError> {
+    Ok(Throttle {
+        max_failures: ctx.config.login_max_failures()?,
+        window_secs: ctx.config.login_lockout_secs()?,
+    })
 }
 
 /// Creates the server-side session and answers with the tokens.
@@ -140,6 +157,8 @@ pub fn logout(ctx: &Context) -> Result<Response, ApiError> {
         Some(token) => verify_access(ctx, token)?,
         None => None,
     };
+    // Read before the session is revoked: a malformed setting changes nothing.
+    let secure = ctx.config.cookie_secure()?;
     if !session::log_out(
         ctx.store,
         identity.as_ref(),
@@ -148,7 +167,7 @@ pub fn logout(ctx: &Context) -> Result<Response, ApiError> {
     )? {
         return Err(ApiError::invalid_token(NOT_LOGGED_IN));
     }
-    logged_out(ctx)
+    Ok(cookies_cleared(secure))
 }
 
 /// `POST /api/auth/logout-all`: revokes every session of the user.
@@ -158,18 +177,19 @@ pub fn logout_all(ctx: &Context) -> Result<Response, ApiError> {
     check_csrf(ctx, credential.source)?;
     let identity =
         verify_access(ctx, &credential.token)?.ok_or(ApiError::invalid_token(NOT_LOGGED_IN))?;
+    let secure = ctx.config.cookie_secure()?;
     if !session::log_out_everywhere(ctx.store, &identity, &client(ctx))? {
         return Err(ApiError::invalid_token(NOT_LOGGED_IN));
     }
-    logged_out(ctx)
+    Ok(cookies_cleared(secure))
 }
 
-/// `200 {"status": "success"}` clearing all three cookies.
-fn logged_out(ctx: &Context) -> Result<Response, ApiError> {
-    let secure = ctx.config.cookie_secure()?;
+/// `200 {"status": "success"}` clearing all three cookies (`secure`: their
+/// `Secure` attribute, read before the change it answers is made).
+pub(super) fn cookies_cleared(secure: bool) -> Response {
     let mut response = Response::json(200, &json!({"status": "success"}));
     for cookie in expired_token_cookies(secure) {
         response.add_cookie(&cookie);
     }
-    Ok(response)
+    response
 }

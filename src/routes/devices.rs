@@ -7,10 +7,10 @@ use base64::Engine;
 use serde_json::{json, Value};
 
 use super::caller::{client, signed_in};
-use super::json::rfc3339;
 use super::Context;
 use crate::error::{ApiError, FieldError};
 use crate::http::Response;
+use crate::json::rfc3339;
 use crate::log;
 use crate::store::{RevokeReason, SecurityEvent, SessionInfo};
 

@@ -1,20 +1,21 @@
 //! One file per group of routes; each handler reads like its paragraph in
 //! API.md: it parses the request, calls one use-case in `auth`, and maps
 //! the outcome to a response or an `ApiError`. Handlers never build SQL.
-//! `caller` (who is calling), `signer` (answers that carry tokens) and
-//! `json` (shared response shapes) serve the handlers.
+//! `caller` (who is calling) and `signer` (answers that carry tokens)
+//! serve the handlers; the shared JSON shapes are in `crate::json`.
 
+pub mod accounts;
 pub mod auth;
 mod caller;
 pub mod devices;
 pub mod health;
-mod json;
 pub mod jwks;
 pub mod openapi;
 mod signer;
 pub mod users;
 
 use crate::config::Config;
+use crate::email::Transport;
 use crate::http::Request;
 use crate::store::Store;
 
@@ -25,4 +26,6 @@ pub struct Context<'a> {
     pub store: &'a dyn Store,
     /// The `{id}` segment of a route such as `/api/users/me/sessions/{id}`.
     pub path_param: Option<&'a str>,
+    /// Outbound HTTP, for the email hook.
+    pub transport: &'a dyn Transport,
 }

@@ -16,6 +16,7 @@
 //! epoch numbers (Spin cannot read `timestamptz`); SQLite's are integer
 //! microseconds from the component's clock.
 
+mod accounts;
 pub mod db;
 mod events;
 pub mod row;
@@ -55,6 +56,9 @@ pub struct NewUser {
     pub email: String,
     pub password_hash: String,
     pub photo: Option<String>,
+    /// `false` when `require_email_verification` holds the user back until
+    /// it follows the emailed link.
+    pub verified: bool,
 }
 
 /// A login attempt, counted before the password is checked, with the user
@@ -120,6 +124,10 @@ pub enum EventKind {
     LogoutAll,
     RefreshReuse,
     SessionRevoked,
+    EmailVerified,
+    PasswordResetRequested,
+    PasswordReset,
+    PasswordChanged,
 }
 
 impl EventKind {
@@ -132,6 +140,10 @@ impl EventKind {
             EventKind::LogoutAll => "logout_all",
             EventKind::RefreshReuse => "refresh_reuse",
             EventKind::SessionRevoked => "session_revoked",
+            EventKind::EmailVerified => "email_verified",
+            EventKind::PasswordResetRequested => "password_reset_requested",
+            EventKind::PasswordReset => "password_reset",
+            EventKind::PasswordChanged => "password_changed",
         }
     }
 }
@@ -155,6 +167,80 @@ pub struct SecurityEvent {
     pub ip: Option<String>,
     pub user_agent: Option<String>,
     pub session_id: Option<String>,
+}
+
+/// What a one-time token is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenKind {
+    EmailVerification,
+    PasswordReset,
+}
+
+impl TokenKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenKind::EmailVerification => "email_verification",
+            TokenKind::PasswordReset => "password_reset",
+        }
+    }
+}
+
+/// A one-time token to mint for the user registered as `email`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TokenRequest<'a> {
+    /// Trimmed and lower-cased.
+    pub email: &'a str,
+    pub kind: TokenKind,
+    /// SHA-256 of the token: the token itself is never stored.
+    pub digest: Vec<u8>,
+    pub lifetime_secs: u64,
+    /// Mint only for a user not verified yet (a verification resent).
+    pub only_unverified: bool,
+    /// Mint nothing when the user already had this many tokens in the last
+    /// hour (the email limit).
+    pub max_per_hour: u64,
+    /// The event the request records when a token is minted.
+    pub event: Option<EventKind>,
+    pub client: &'a Client,
+}
+
+/// A token minted, with its user (whom the email goes to).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MintedToken {
+    pub user: User,
+    pub expires_at_us: i64,
+}
+
+/// How the owner of an account proved it for a change.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ChangeProof {
+    /// An open one-time token of `kind` (the mailbox).
+    Token { digest: Vec<u8>, kind: TokenKind },
+    /// A signed-in session (with the password checked by the caller); that
+    /// session is kept when the others are revoked.
+    Session { user_id: String, session_id: String },
+}
+
+/// A verification, a password reset or a password change, applied in one
+/// statement (`Store::apply_account_change`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AccountChange {
+    pub proof: ChangeProof,
+    /// A new argon2id hash: also spends the user's other open tokens and
+    /// revokes its sessions (but the proving one).
+    pub new_password_hash: Option<String>,
+    /// `admin_emails`: a token's owner among them becomes admin.
+    pub admin_emails: Vec<String>,
+    pub event: EventKind,
+    pub client: Client,
+}
+
+/// `PATCH /api/users/me`: `None` leaves a field as it is; `photo:
+/// Some(None)` clears the photo.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ProfileUpdate {
+    pub name: Option<String>,
+    pub photo: Option<Option<String>>,
 }
 
 /// A successful refresh-token rotation.
@@ -283,6 +369,21 @@ pub trait Store {
     ) -> Result<bool, StoreError>;
     /// Records events that no other write of the request carries.
     fn record_events(&self, events: &[NewEvent]) -> Result<(), StoreError>;
+    /// Whole seconds left on the email's login lock, counting nothing.
+    fn login_lock(&self, email: &str) -> Result<Option<u64>, StoreError>;
+    /// Mints a one-time token (see [`TokenRequest`]); `None` when none was
+    /// minted (no such user, already verified, or over the hourly limit).
+    fn mint_token(&self, request: &TokenRequest) -> Result<Option<MintedToken>, StoreError>;
+    /// Applies a verification, reset or password change in one statement;
+    /// `None` when its token is not an open one of its kind.
+    fn apply_account_change(&self, change: &AccountChange) -> Result<Option<User>, StoreError>;
+    fn update_profile(
+        &self,
+        user_id: &str,
+        update: &ProfileUpdate,
+    ) -> Result<Option<User>, StoreError>;
+    /// Deletes the user, its tokens and events, and revokes its sessions.
+    fn delete_user(&self, user_id: &str) -> Result<bool, StoreError>;
     /// The user's live sessions (not revoked, before the absolute timeout),
     /// newest first.
     fn list_sessions(&self, user_id: &str) -> Result<Vec<SessionInfo>, StoreError>;
@@ -489,6 +590,25 @@ impl<D: Db> Store for SqlStore<D> {
     }
     fn record_events(&self, events: &[NewEvent]) -> Result<(), StoreError> {
         SqlStore::record_events(self, events)
+    }
+    fn login_lock(&self, email: &str) -> Result<Option<u64>, StoreError> {
+        SqlStore::login_lock(self, email)
+    }
+    fn mint_token(&self, request: &TokenRequest) -> Result<Option<MintedToken>, StoreError> {
+        SqlStore::mint_token(self, request)
+    }
+    fn apply_account_change(&self, change: &AccountChange) -> Result<Option<User>, StoreError> {
+        SqlStore::apply_account_change(self, change)
+    }
+    fn update_profile(
+        &self,
+        user_id: &str,
+        update: &ProfileUpdate,
+    ) -> Result<Option<User>, StoreError> {
+        SqlStore::update_profile(self, user_id, update)
+    }
+    fn delete_user(&self, user_id: &str) -> Result<bool, StoreError> {
+        SqlStore::delete_user(self, user_id)
     }
     fn list_sessions(&self, user_id: &str) -> Result<Vec<SessionInfo>, StoreError> {
         SqlStore::list_sessions(self, user_id)

@@ -65,12 +65,14 @@ pub const POSTGRES: &[Migration] = &[
     migration!(3, "postgres", "V3__login_throttling.sql"),
     migration!(4, "postgres", "V4__login_throttle.sql"),
     migration!(5, "postgres", "V5__session_devices_and_security_events.sql"),
+    migration!(6, "postgres", "V6__one_time_tokens.sql"),
 ];
 
 /// `migrations/sqlite`, in order.
 pub const SQLITE: &[Migration] = &[
     migration!(1, "sqlite", "V1__schema.sql"),
     migration!(2, "sqlite", "V2__session_devices_and_security_events.sql"),
+    migration!(3, "sqlite", "V3__one_time_tokens.sql"),
 ];
 
 /// The advisory lock key that serialises migrations of one database.

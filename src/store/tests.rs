@@ -98,6 +98,8 @@ impl TestStore {
                        revoked_at = revoked_at - $1",
                     "UPDATE retired_refresh_tokens SET retired_at = retired_at - $1",
                     "UPDATE security_events SET at = at - $1",
+                    "UPDATE one_time_tokens SET created_at = created_at - $1, \
+                       expires_at = expires_at - $1, spent_at = spent_at - $1",
                     "UPDATE login_throttle SET \
                        attempts = ARRAY(SELECT a - $1 FROM unnest(attempts) AS a ORDER BY a), \
                        locked_until = locked_until - $1, last_attempt_at = last_attempt_at - $1",
@@ -156,6 +158,7 @@ fn new_user(email: &str) -> NewUser {
         email: email.into(),
         password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
         photo: None,
+        verified: true,
     }
 }
 
@@ -1007,5 +1010,326 @@ fn only_the_attempt_that_reaches_the_limit_sets_the_lock() {
             })
             .collect();
         assert_eq!(sets, [false, false, true, false, false]);
+    });
+}
+
+// The account flows.
+
+fn mint(t: &TestStore, email: &str, kind: TokenKind, digest: &[u8]) -> Option<MintedToken> {
+    t.store
+        .mint_token(&TokenRequest {
+            email,
+            kind,
+            digest: digest.to_vec(),
+            lifetime_secs: 600,
+            only_unverified: kind == TokenKind::EmailVerification,
+            max_per_hour: 3,
+            event: (kind == TokenKind::PasswordReset).then_some(EventKind::PasswordResetRequested),
+            client: &NO_CLIENT,
+        })
+        .unwrap()
+}
+
+fn with_token(digest: &[u8], kind: TokenKind, password: Option<&str>) -> AccountChange {
+    AccountChange {
+        proof: ChangeProof::Token {
+            digest: digest.to_vec(),
+            kind,
+        },
+        new_password_hash: password.map(str::to_owned),
+        admin_emails: vec!["boss@example.com".into()],
+        event: match password {
+            Some(_) => EventKind::PasswordReset,
+            None => EventKind::EmailVerified,
+        },
+        client: NO_CLIENT,
+    }
+}
+
+fn unverified(t: &TestStore, email: &str) -> User {
+    t.store
+        .insert_user(&NewUser {
+            verified: false,
+            ..new_user(email)
+        })
+        .unwrap()
+}
+
+#[test]
+fn tokens_are_minted_for_registered_addresses_only_three_an_hour() {
+    on_both(|t| {
+        let user = t.store.insert_user(&new_user("mia@example.com")).unwrap();
+        assert_eq!(
+            mint(t, "nobody@example.com", TokenKind::PasswordReset, b"x"),
+            None
+        );
+        // A verification is for unverified users only.
+        assert_eq!(
+            mint(t, "mia@example.com", TokenKind::EmailVerification, b"v"),
+            None
+        );
+        let minted = mint(t, "mia@example.com", TokenKind::PasswordReset, b"r1").unwrap();
+        assert_eq!(minted.user.id, user.id);
+        assert!(minted.expires_at_us > user.created_at_us);
+        assert!(mint(t, "mia@example.com", TokenKind::PasswordReset, b"r2").is_some());
+        assert!(mint(t, "mia@example.com", TokenKind::PasswordReset, b"r3").is_some());
+        assert_eq!(
+            mint(t, "mia@example.com", TokenKind::PasswordReset, b"r4"),
+            None
+        );
+        // The newest works; the older ones were voided; r4 was never minted.
+        for voided in [&b"r1"[..], b"r2", b"r4"] {
+            let change = with_token(voided, TokenKind::PasswordReset, Some("h"));
+            assert_eq!(t.store.apply_account_change(&change).unwrap(), None);
+        }
+        assert_eq!(kinds(&t.store, &user.id), ["password_reset_requested"; 3]);
+        t.advance_secs(3601);
+        assert!(mint(t, "mia@example.com", TokenKind::PasswordReset, b"r5").is_some());
+    });
+}
+
+#[test]
+fn a_verification_token_verifies_once_and_promotes_listed_admins() {
+    on_both(|t| {
+        let boss = unverified(t, "boss@example.com");
+        let other = unverified(t, "other@example.com");
+        mint(t, "boss@example.com", TokenKind::EmailVerification, b"vb").unwrap();
+        mint(t, "other@example.com", TokenKind::EmailVerification, b"vo").unwrap();
+        // A token of another kind is refused.
+        let wrong_kind = with_token(b"vb", TokenKind::PasswordReset, Some("h"));
+        assert_eq!(t.store.apply_account_change(&wrong_kind).unwrap(), None);
+        let verified = t
+            .store
+            .apply_account_change(&with_token(b"vb", TokenKind::EmailVerification, None))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (verified.id.as_str(), verified.verified),
+            (boss.id.as_str(), true)
+        );
+        assert_eq!(verified.role, "admin");
+        assert_eq!(verified.password_hash, boss.password_hash);
+        let again = with_token(b"vb", TokenKind::EmailVerification, None);
+        assert_eq!(t.store.apply_account_change(&again).unwrap(), None);
+        let plain = t
+            .store
+            .apply_account_change(&with_token(b"vo", TokenKind::EmailVerification, None))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (plain.id, plain.role.as_str(), plain.verified),
+            (other.id, "user", true)
+        );
+        assert_eq!(kinds(&t.store, &boss.id), ["email_verified"]);
+    });
+}
+
+#[test]
+fn an_expired_token_is_refused() {
+    on_both(|t| {
+        unverified(t, "late@example.com");
+        mint(t, "late@example.com", TokenKind::EmailVerification, b"late").unwrap();
+        t.advance_secs(601);
+        let change = with_token(b"late", TokenKind::EmailVerification, None);
+        assert_eq!(t.store.apply_account_change(&change).unwrap(), None);
+    });
+}
+
+#[test]
+fn a_reset_sets_the_password_revokes_every_session_and_spends_every_token() {
+    on_both(|t| {
+        let user = unverified(t, "ray@example.com");
+        let first = session(&t.store, &user, b"s1");
+        let second = session(&t.store, &user, b"s2");
+        mint(t, "ray@example.com", TokenKind::EmailVerification, b"v").unwrap();
+        mint(t, "ray@example.com", TokenKind::PasswordReset, b"r").unwrap();
+        let throttle = Throttle {
+            max_failures: 5,
+            window_secs: 60,
+        };
+        t.store
+            .begin_login_attempt("ray@example.com", throttle)
+            .unwrap();
+        let reset = t
+            .store
+            .apply_account_change(&with_token(
+                b"r",
+                TokenKind::PasswordReset,
+                Some("new-hash"),
+            ))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (reset.password_hash.as_str(), reset.verified),
+            ("new-hash", true)
+        );
+        for id in [&first, &second] {
+            assert!(
+                !t.store
+                    .user_with_session(&user.id, id)
+                    .unwrap()
+                    .session_active
+            );
+        }
+        // The verification token was spent with it.
+        let verify = with_token(b"v", TokenKind::EmailVerification, None);
+        assert_eq!(t.store.apply_account_change(&verify).unwrap(), None);
+        // The failed-login count is gone: a limit of 1 is reached afresh.
+        let one = Throttle {
+            max_failures: 1,
+            window_secs: 60,
+        };
+        let attempt = t.store.begin_login_attempt("ray@example.com", one).unwrap();
+        assert_eq!(attempt.locked_for_secs, None);
+        assert_eq!(kinds(&t.store, &user.id)[0], "password_reset");
+    });
+}
+
+#[test]
+fn a_password_change_keeps_the_callers_session_only() {
+    on_both(|t| {
+        let user = t.store.insert_user(&new_user("cy@example.com")).unwrap();
+        let mine = session(&t.store, &user, b"m");
+        let other = session(&t.store, &user, b"o");
+        mint(t, "cy@example.com", TokenKind::PasswordReset, b"r").unwrap();
+        let change = AccountChange {
+            proof: ChangeProof::Session {
+                user_id: user.id.clone(),
+                session_id: mine.clone(),
+            },
+            new_password_hash: Some("changed".into()),
+            admin_emails: vec!["cy@example.com".into()],
+            event: EventKind::PasswordChanged,
+            client: NO_CLIENT,
+        };
+        let changed = t.store.apply_account_change(&change).unwrap().unwrap();
+        // A password change proves no mailbox: no promotion.
+        assert_eq!(
+            (changed.password_hash.as_str(), changed.role.as_str()),
+            ("changed", "user")
+        );
+        assert!(
+            t.store
+                .user_with_session(&user.id, &mine)
+                .unwrap()
+                .session_active
+        );
+        assert!(
+            !t.store
+                .user_with_session(&user.id, &other)
+                .unwrap()
+                .session_active
+        );
+        let reset = with_token(b"r", TokenKind::PasswordReset, Some("h"));
+        assert_eq!(t.store.apply_account_change(&reset).unwrap(), None);
+        let events = t.store.list_events(&user.id, None, 10, 86_400).unwrap();
+        assert_eq!(events[0].kind, "password_changed");
+        assert_eq!(events[0].session_id.as_deref(), Some(mine.as_str()));
+    });
+}
+
+#[test]
+fn a_deleted_user_takes_its_tokens_and_events_and_its_sessions_end() {
+    on_both(|t| {
+        let user = t.store.insert_user(&new_user("del@example.com")).unwrap();
+        let kept = t.store.insert_user(&new_user("kept@example.com")).unwrap();
+        let id = session(&t.store, &user, b"del");
+        session(&t.store, &kept, b"kept");
+        mint(t, "del@example.com", TokenKind::PasswordReset, b"r").unwrap();
+        assert!(t.store.delete_user(&user.id).unwrap());
+        assert!(!t.store.delete_user(&user.id).unwrap());
+        let known = t.store.find_refresh_token(b"del").unwrap().unwrap();
+        assert_eq!((known.user, known.session_active), (None, false));
+        assert!(
+            !t.store
+                .user_with_session(&user.id, &id)
+                .unwrap()
+                .session_active
+        );
+        let count = |table: &str| {
+            t.store
+                .query(&format!("SELECT count(*) AS n FROM {table}"), &[])
+                .unwrap()
+                .first()
+                .unwrap()
+                .int("n")
+                .unwrap()
+        };
+        assert_eq!(count("one_time_tokens"), 0);
+        // Only the other user's login event is left.
+        assert_eq!(count("security_events"), 1);
+        assert_eq!(kinds(&t.store, &kept.id), ["login"]);
+        // The address can register again.
+        t.store.insert_user(&new_user("del@example.com")).unwrap();
+    });
+}
+
+#[test]
+fn a_profile_update_sets_the_fields_given_and_moves_updated_at() {
+    on_both(|t| {
+        let user = t
+            .store
+            .insert_user(&NewUser {
+                photo: Some("p.png".into()),
+                ..new_user("pat@example.com")
+            })
+            .unwrap();
+        let renamed = t
+            .store
+            .update_profile(
+                &user.id,
+                &ProfileUpdate {
+                    name: Some("Pat".into()),
+                    photo: None,
+                },
+            )
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (renamed.name.as_str(), renamed.photo.as_deref()),
+            ("Pat", Some("p.png"))
+        );
+        assert!(renamed.updated_at_us > user.updated_at_us);
+        assert_eq!(renamed.created_at_us, user.created_at_us);
+        let cleared = t
+            .store
+            .update_profile(
+                &user.id,
+                &ProfileUpdate {
+                    name: None,
+                    photo: Some(None),
+                },
+            )
+            .unwrap()
+            .unwrap();
+        assert_eq!((cleared.name.as_str(), cleared.photo), ("Pat", None));
+        let nobody = uuid::Uuid::new_v4().to_string();
+        assert_eq!(
+            t.store
+                .update_profile(&nobody, &ProfileUpdate::default())
+                .unwrap(),
+            None
+        );
+    });
+}
+
+#[test]
+fn a_lock_is_read_without_counting() {
+    on_both(|t| {
+        let throttle = Throttle {
+            max_failures: 2,
+            window_secs: 30,
+        };
+        assert_eq!(t.store.login_lock("lo@example.com").unwrap(), None);
+        t.store
+            .begin_login_attempt("lo@example.com", throttle)
+            .unwrap();
+        assert_eq!(t.store.login_lock("lo@example.com").unwrap(), None);
+        t.store
+            .begin_login_attempt("lo@example.com", throttle)
+            .unwrap();
+        assert_eq!(t.store.login_lock("lo@example.com").unwrap(), Some(30));
+        t.advance_secs(10);
+        assert_eq!(t.store.login_lock("lo@example.com").unwrap(), Some(20));
     });
 }

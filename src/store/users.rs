@@ -41,7 +41,8 @@ impl<D: Db> SqlStore<D> {
             Dialect::Postgres => self.one_row(
                 &format!(
                     "WITH inserted AS ( \
-                       INSERT INTO users (name, email, password, photo) VALUES ($1, $2, $3, $4) \
+                       INSERT INTO users (name, email, password, photo, verified) \
+                       VALUES ($1, $2, $3, $4, $5) \
                        ON CONFLICT ((lower(email))) DO NOTHING \
                        RETURNING *) \
                      SELECT {} FROM (SELECT 1) AS one LEFT JOIN inserted u ON true",
@@ -52,6 +53,7 @@ impl<D: Db> SqlStore<D> {
                     text(&user.email),
                     text(&user.password_hash),
                     photo,
+                    Value::Bool(user.verified),
                 ],
             )?,
             Dialect::Sqlite => {
@@ -59,7 +61,7 @@ impl<D: Db> SqlStore<D> {
                     &format!(
                         "INSERT INTO users (id, name, email, password, photo, verified, role, \
                            created_at, updated_at) \
-                         VALUES (?1, ?2, ?3, ?4, ?5, 1, 'user', ?6, ?6) \
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?7, 'user', ?6, ?6) \
                          ON CONFLICT DO NOTHING \
                          RETURNING {}",
                         user_columns(Dialect::Sqlite, "")
@@ -71,6 +73,7 @@ impl<D: Db> SqlStore<D> {
                         text(&user.password_hash),
                         photo,
                         self.now(),
+                        Value::Bool(user.verified),
                     ],
                 )?;
                 inserted.ok_or(StoreError::Conflict)?

@@ -5,6 +5,8 @@
 //! curl would.
 #![allow(dead_code)]
 
+pub mod mailbox;
+
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};

@@ -33,14 +33,34 @@ impl NativePostgres {
 
 fn pg_parameter(value: &Value) -> Box<dyn ToSql + Sync> {
     match value {
-        // Every NULL the store binds is for a text column (a photo).
-        Value::Null => Box::new(None::<String>),
+        Value::Null => Box::new(AnyNull),
         Value::Int(n) => Box::new(*n),
         Value::Real(x) => Box::new(*x),
         Value::Text(s) => Box::new(s.clone()),
         Value::Bool(b) => Box::new(*b),
         Value::Bytes(b) => Box::new(b.clone()),
     }
+}
+
+/// A NULL of whatever type the statement wants, as Spin's host binds
+/// `db-null` (a typed `None` would be refused for, say, a `bytea`).
+#[derive(Debug)]
+struct AnyNull;
+
+impl ToSql for AnyNull {
+    fn to_sql(
+        &self,
+        _: &Type,
+        _: &mut bytes::BytesMut,
+    ) -> Result<postgres::types::IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        Ok(postgres::types::IsNull::Yes)
+    }
+
+    fn accepts(_: &Type) -> bool {
+        true
+    }
+
+    postgres::types::to_sql_checked!();
 }
 
 fn pg_error(error: postgres::Error) -> DbError {
