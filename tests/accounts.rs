@@ -62,28 +62,7 @@ fn bearer(
     client.request(method, url).bearer_auth(token)
 }
 
-fn access_token(body: &Value) -> String {
-    body["access_token"].as_str().unwrap().to_owned()
-}
 
-fn event_types(service: &Service, token: &str) -> Vec<String> {
-    let body: Value = bearer(
-        &service.plain(),
-        reqwest::Method::GET,
-        service.url("/api/users/me/events"),
-        token,
-    )
-    .send()
-    .unwrap()
-    .json()
-    .unwrap();
-    body["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["type"].as_str().unwrap().to_owned())
-        .collect()
-}
 
 #[test]
 fn with_verification_required_register_sends_a_signed_email_whose_link_verifies() {

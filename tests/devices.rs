@@ -16,9 +16,6 @@ fn get(service: &Service, client: &Client, path: &str, token: &str) -> reqwest::
         .unwrap()
 }
 
-fn access_token(body: &Value) -> String {
-    body["access_token"].as_str().unwrap().to_owned()
-}
 
 /// Logs `email` in from a client that says `agent`; the access token.
 fn login_as(service: &Service, email: &str, agent: &str) -> String {
@@ -36,17 +33,6 @@ fn login_as(service: &Service, email: &str, agent: &str) -> String {
     access_token(&response.json().unwrap())
 }
 
-fn event_types(service: &Service, token: &str) -> Vec<String> {
-    let body: Value = get(service, &service.plain(), "/api/users/me/events", token)
-        .json()
-        .unwrap();
-    body["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["type"].as_str().unwrap().to_owned())
-        .collect()
-}
 
 #[test]
 fn sessions_list_each_login_with_its_device_newest_first() {

@@ -653,3 +653,26 @@ pub fn refresh_status(service: &Service, client: &Client) -> u16 {
         .expect("request");
     response.status().as_u16()
 }
+
+/// The `access_token` of a login answer.
+pub fn access_token(body: &Value) -> String {
+    body["access_token"].as_str().expect("access_token").to_owned()
+}
+
+/// The types of the user's security events, newest first.
+pub fn event_types(service: &Service, token: &str) -> Vec<String> {
+    let body: Value = service
+        .plain()
+        .get(service.url("/api/users/me/events"))
+        .bearer_auth(token)
+        .send()
+        .expect("request")
+        .json()
+        .expect("events json");
+    body["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .map(|e| e["type"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
