@@ -2,8 +2,9 @@
 //!
 //! `up` serves one Spin HTTP component the way `spin up` does (manifest,
 //! variables, `spin:postgres/postgres@4.0.0`, `spin:sqlite/sqlite@3.0.0`,
-//! per-request instances); `migrate` applies the SQL migrations to the
-//! app's database, PostgreSQL or SQLite.
+//! per-request instances, outbound HTTP gated by `allowed_outbound_hosts`);
+//! `migrate` applies the SQL migrations to the app's database, PostgreSQL or
+//! SQLite.
 // Workspace lints deny unwrap/expect/panic; tests may use them.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
@@ -12,6 +13,7 @@ mod bindings;
 mod compile_cache;
 mod manifest;
 mod migrate;
+mod outbound_http;
 mod pg_types;
 mod postgres;
 mod run_wasm;

@@ -28,6 +28,7 @@ use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
 use crate::allowed_hosts::AllowedHosts;
 use crate::manifest::Route;
+use crate::outbound_http::OutboundHttp;
 use crate::postgres::PgHost;
 use crate::sqlite::SqliteHost;
 use crate::App;
@@ -44,6 +45,7 @@ mod io_state {
     use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
     use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
+    use crate::outbound_http::OutboundHttp;
     use crate::postgres::PgHost;
     use crate::sqlite::SqliteHost;
 
@@ -51,6 +53,8 @@ mod io_state {
     pub struct RequestState {
         pub wasi: WasiCtx,
         pub http: WasiHttpCtx,
+        /// Gates `wasi:http/outgoing-handler` by `allowed_outbound_hosts`.
+        pub outbound: OutboundHttp,
         pub table: ResourceTable,
         /// The component's variables (rendered once at startup).
         pub variables: Arc<HashMap<String, String>>,
@@ -73,7 +77,7 @@ mod io_state {
             WasiHttpCtxView {
                 ctx: &mut self.http,
                 table: &mut self.table,
-                hooks: Default::default(),
+                hooks: &mut self.outbound,
             }
         }
     }
@@ -86,6 +90,8 @@ struct Server {
     component_id: Arc<str>,
     pg: Arc<PgHost>,
     sqlite: Arc<SqliteHost>,
+    /// The rendered `allowed_outbound_hosts`, for outbound HTTP.
+    allowed_hosts: Arc<AllowedHosts>,
 }
 
 pub fn engine() -> Result<Engine> {
@@ -151,7 +157,8 @@ pub async fn serve(app: App, listen: SocketAddr, strict: bool) -> Result<()> {
         route: app.manifest.trigger.route.clone(),
         variables: Arc::new(app.component_variables),
         component_id: Arc::from(app.manifest.component.id.as_str()),
-        pg: Arc::new(PgHost::new(allowed_hosts, strict)),
+        pg: Arc::new(PgHost::new(allowed_hosts.clone(), strict)),
+        allowed_hosts: Arc::new(allowed_hosts),
         sqlite: Arc::new(SqliteHost::new(
             app.sqlite_paths.clone(),
             &app.manifest.component.sqlite_databases,
@@ -284,6 +291,7 @@ impl Server {
         let state = RequestState {
             wasi: wasi.build(),
             http: wasmtime_wasi_http::WasiHttpCtx::new(),
+            outbound: OutboundHttp::new(self.allowed_hosts.clone()),
             table: wasmtime::component::ResourceTable::new(),
             variables: self.variables.clone(),
             component_id: self.component_id.clone(),
