@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::convert::Infallible;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -183,8 +184,39 @@ pub async fn serve(app: App, listen: SocketAddr, strict: bool) -> Result<()> {
         }
     }
 
+    let graceful = serve_connections(&listener, shutdown_signal(), move |req, peer| {
+        server.clone().handle(req, peer)
+    })
+    .await?;
+
+    drop(listener);
+    eprintln!("INFO shutting down: waiting for in-flight requests");
+    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        eprintln!("WARN shutdown: in-flight requests did not finish within {SHUTDOWN_GRACE:?}");
+    }
+    Ok(())
+}
+
+/// Serves HTTP/1.1 (keep-alive) on `listener`, each request by `handle`,
+/// until `shutdown` resolves; then stops accepting and returns the
+/// connections still open, for the caller to wait on.
+pub(crate) async fn serve_connections<F, Fut, B>(
+    listener: &TcpListener,
+    shutdown: impl Future<Output = Result<()>>,
+    handle: F,
+) -> Result<GracefulShutdown>
+where
+    F: Fn(Request<Incoming>, SocketAddr) -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = Response<B>> + Send + 'static,
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let graceful = GracefulShutdown::new();
-    let mut shutdown = std::pin::pin!(shutdown_signal());
+    let mut shutdown = std::pin::pin!(shutdown);
     loop {
         tokio::select! {
             accepted = listener.accept() => {
@@ -199,10 +231,10 @@ pub async fn serve(app: App, listen: SocketAddr, strict: bool) -> Result<()> {
                 // No `TCP_NODELAY`: Spin's HTTP trigger leaves Nagle's
                 // algorithm on, so a response written in two pieces stalls
                 // here as it does there (see README, "The runner and Spin").
-                let server = server.clone();
+                let handle = handle.clone();
                 let service = hyper::service::service_fn(move |req| {
-                    let server = server.clone();
-                    async move { Ok::<_, Infallible>(server.handle(req, peer).await) }
+                    let response = handle(req, peer);
+                    async move { Ok::<_, Infallible>(response.await) }
                 });
                 let conn = http1::Builder::new()
                     .keep_alive(true)
@@ -215,23 +247,13 @@ pub async fn serve(app: App, listen: SocketAddr, strict: bool) -> Result<()> {
             }
             signal = &mut shutdown => {
                 signal?;
-                break;
+                return Ok(graceful);
             }
         }
     }
-
-    drop(listener);
-    eprintln!("INFO shutting down: waiting for in-flight requests");
-    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
-        .await
-        .is_err()
-    {
-        eprintln!("WARN shutdown: in-flight requests did not finish within {SHUTDOWN_GRACE:?}");
-    }
-    Ok(())
 }
 
-async fn shutdown_signal() -> Result<()> {
+pub(crate) async fn shutdown_signal() -> Result<()> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
     let mut int = signal(SignalKind::interrupt()).context("installing SIGINT handler")?;
