@@ -3,7 +3,11 @@
 //! `allowed_outbound_hosts` lists its scheme, host and port (a missing port
 //! means the scheme's default, 80 or 443). Anything else fails with the
 //! wasi-http error `HTTP-request-denied`, never connects, and is logged with
-//! the denied `scheme://host:port`. Allowed requests go through
+//! the denied `scheme://host:port`. The denied request's body is still
+//! taken (and dropped) as the guest writes it: a guest writes its body after
+//! `handle` and reads the outcome from the response future afterwards, so a
+//! body that went away at once would fail its writes with `closed` and hide
+//! the denial. Allowed requests go through
 //! wasmtime-wasi-http's default sender, which applies the guest's
 //! `request-options` (connect, first-byte and between-bytes timeouts).
 
@@ -100,6 +104,7 @@ impl WasiHttpHooks for OutboundHttp {
                 "WARN A component tried to make an HTTP request to a non-allowed host: \
                  {dest}. To allow it, add \"{dest}\" to the component's allowed_outbound_hosts."
             );
+            tokio::spawn(drain(request.into_body()));
             return Box::new(async { Err(Error::HttpRequestDenied) });
         }
         // What the trait's default does.
@@ -114,13 +119,19 @@ impl WasiHttpHooks for OutboundHttp {
     }
 }
 
+/// Reads a body to its end (the guest finishing or dropping it), keeping nothing.
+async fn drain(mut body: WasiBody) {
+    while let Some(Ok(_)) = body.frame().await {}
+}
+
 #[cfg(test)]
 mod tests {
     use std::pin::Pin;
     use std::time::Duration;
 
     use bytes::Bytes;
-    use http_body_util::Empty;
+    use http_body_util::{Empty, StreamBody};
+    use hyper::body::Frame;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::TcpListener;
 
@@ -188,14 +199,36 @@ mod tests {
         assert_eq!(denied.to_string(), "http://[::1]:8026");
     }
 
-    fn request(uri: &str) -> http::Request<WasiBody> {
-        http::Request::post(uri)
-            .body(
-                Empty::<Bytes>::new()
-                    .map_err(|never| match never {})
-                    .boxed_unsync(),
-            )
-            .unwrap()
+    fn request(uri: &str, body: WasiBody) -> http::Request<WasiBody> {
+        http::Request::post(uri).body(body).unwrap()
+    }
+
+    fn empty() -> WasiBody {
+        Empty::<Bytes>::new()
+            .map_err(|never| match never {})
+            .boxed_unsync()
+    }
+
+    /// A body fed through a one-frame channel, as a guest's outgoing body is.
+    fn channel_body() -> (tokio::sync::mpsc::Sender<Bytes>, WasiBody) {
+        let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(1);
+        let frames = futures_util::stream::unfold(rx, |mut rx| async move {
+            let chunk = rx.recv().await?;
+            Some((Ok::<_, Error>(Frame::data(chunk)), rx))
+        });
+        (tx, StreamBody::new(frames).boxed_unsync())
+    }
+
+    async fn send_with(
+        hooks: &mut OutboundHttp,
+        uri: &str,
+        body: WasiBody,
+        options: Option<RequestOptions>,
+    ) -> Result<http::Response<WasiBody>, Error> {
+        let fut = hooks.send_request(request(uri, body), options, Box::new(async { Ok(()) }));
+        let (response, io) = Pin::from(fut).await?;
+        tokio::spawn(Pin::from(io));
+        Ok(response)
     }
 
     async fn send(
@@ -203,10 +236,7 @@ mod tests {
         uri: &str,
         options: Option<RequestOptions>,
     ) -> Result<http::Response<WasiBody>, Error> {
-        let fut = hooks.send_request(request(uri), options, Box::new(async { Ok(()) }));
-        let (response, io) = Pin::from(fut).await?;
-        tokio::spawn(Pin::from(io));
-        Ok(response)
+        send_with(hooks, uri, empty(), options).await
     }
 
     /// The hook itself: a denied request never reaches the listener, an
@@ -219,10 +249,28 @@ mod tests {
             "http://127.0.0.1:{}",
             port.wrapping_add(1)
         )])));
-        let err = send(&mut hooks, &format!("http://127.0.0.1:{port}/hook"), None)
-            .await
-            .unwrap_err();
+        let (body_tx, body) = channel_body();
+        let err = send_with(
+            &mut hooks,
+            &format!("http://127.0.0.1:{port}/hook"),
+            body,
+            None,
+        )
+        .await
+        .unwrap_err();
         assert!(matches!(err, Error::HttpRequestDenied), "{err:?}");
+        // The body is still taken as it is written, so the guest's writes
+        // succeed and it learns of the denial from the future.
+        for _ in 0..4 {
+            tokio::time::timeout(
+                Duration::from_secs(2),
+                body_tx.send(Bytes::from_static(b"{}")),
+            )
+            .await
+            .expect("a write to the denied request's body stalled")
+            .expect("the denied request's body was dropped");
+        }
+        drop(body_tx);
         let accepted = tokio::time::timeout(Duration::from_millis(200), listener.accept()).await;
         assert!(accepted.is_err(), "a denied request connected");
 
