@@ -1,22 +1,24 @@
 # spin-auth: build, run and test the Spin component with the project's runner.
 #   make up     build, set up the database and dev keys, serve on 127.0.0.1:8000
 #               (SQLite in .spin/ by default; SPIN_VARIABLE_DATABASE_URL=postgres://...
-#               for PostgreSQL)
+#               for PostgreSQL), with the development mailbox on 127.0.0.1:8025
+#               catching the emails the service sends
 #   make test   the whole test suite (unit, runner, and the black-box suite
 #               against PostgreSQL and again against SQLite)
-# Override with LISTEN=host:port and SPIN_VARIABLE_<NAME>=value.
+# Override with LISTEN=host:port, MAILBOX_LISTEN=host:port and SPIN_VARIABLE_<NAME>=value.
 
 SHELL    := /bin/bash
 CARGO    ?= cargo
 RUNNER   := target/native/spin-auth-runner
 WASM     := target/wasm32-wasip2/release/spin_auth.wasm
 LISTEN   ?= 127.0.0.1:8000
+MAILBOX_LISTEN ?= 127.0.0.1:8025
 DEV_KEYS := .dev-keys
 
 # Local development serves plain http, where browsers drop Secure cookies.
 export SPIN_VARIABLE_COOKIE_SECURE ?= false
 
-.PHONY: all build wasm wasm-target runner up migrate dev-keys test lint fmt bench bench-micro schemathesis clean
+.PHONY: all build wasm wasm-target runner up migrate dev-keys webhook-secret test lint fmt bench bench-micro schemathesis clean
 
 all: build
 
@@ -50,15 +52,37 @@ $(DEV_KEYS)/private.pem:
 	@openssl pkey -in $(DEV_KEYS)/private.pem -pubout -out $(DEV_KEYS)/public.pem
 	@chmod 600 $(DEV_KEYS)/private.pem
 
+# The development mailbox's Standard Webhooks secret, generated once, never
+# committed: `make up` gives it to both the mailbox and the service.
+webhook-secret: $(DEV_KEYS)/webhook-secret
+
+$(DEV_KEYS)/webhook-secret:
+	@echo "==> generating a development webhook secret in $(DEV_KEYS)/ (not for production)"
+	@mkdir -p $(DEV_KEYS) && chmod 700 $(DEV_KEYS)
+	@umask 077 && printf 'whsec_%s\n' "$$(openssl rand -base64 32)" > $(DEV_KEYS)/webhook-secret
+	@chmod 600 $(DEV_KEYS)/webhook-secret
+
 # The database follows database_url (spin.toml's default: sqlite:default,
 # the file .spin/sqlite_db.db); a Postgres database is created if missing.
 migrate: runner
 	@echo "==> applying migrations to $(if $(SPIN_VARIABLE_DATABASE_URL),the database in SPIN_VARIABLE_DATABASE_URL,sqlite:default (.spin/sqlite_db.db))"
 	$(RUNNER) migrate --create-database --runtime-config-file runtime-config.toml
 
-up: build dev-keys migrate
+# The mailbox runs in the background for as long as `up` does. The email
+# webhook variables default to it (each only when not set already; a hook
+# URL set without its host gets the host from the URL), and the mailbox
+# checks signatures with the same secret the service signs with.
+up: build dev-keys webhook-secret migrate
+	@echo "==> mailbox: http://$(MAILBOX_LISTEN)/ (emails the service sends appear here and in this terminal)"
 	@echo "==> serving on http://$(LISTEN) (Ctrl-C stops)"
-	@SPIN_VARIABLE_JWT_PRIVATE_KEY="$${SPIN_VARIABLE_JWT_PRIVATE_KEY:-$$(cat $(DEV_KEYS)/private.pem)}" \
+	@secret="$${SPIN_VARIABLE_EMAIL_WEBHOOK_SECRET:-$$(cat $(DEV_KEYS)/webhook-secret)}"; \
+	 hook_url="$${SPIN_VARIABLE_EMAIL_WEBHOOK_URL:-http://$(MAILBOX_LISTEN)/hook}"; \
+	 MAILBOX_WEBHOOK_SECRET="$$secret" $(RUNNER) mailbox --listen $(MAILBOX_LISTEN) & mailbox=$$!; \
+	 trap 'kill $$mailbox 2>/dev/null; wait $$mailbox 2>/dev/null' EXIT; \
+	 SPIN_VARIABLE_EMAIL_WEBHOOK_URL="$$hook_url" \
+	 SPIN_VARIABLE_EMAIL_WEBHOOK_HOST="$${SPIN_VARIABLE_EMAIL_WEBHOOK_HOST:-$$(printf '%s' "$$hook_url" | cut -d/ -f1-3)}" \
+	 SPIN_VARIABLE_EMAIL_WEBHOOK_SECRET="$$secret" \
+	 SPIN_VARIABLE_JWT_PRIVATE_KEY="$${SPIN_VARIABLE_JWT_PRIVATE_KEY:-$$(cat $(DEV_KEYS)/private.pem)}" \
 	 SPIN_VARIABLE_JWT_PUBLIC_KEY="$${SPIN_VARIABLE_JWT_PUBLIC_KEY:-$$(cat $(DEV_KEYS)/public.pem)}" \
 	 $(RUNNER) up --listen $(LISTEN) --runtime-config-file runtime-config.toml
 

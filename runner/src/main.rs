@@ -2,16 +2,20 @@
 //!
 //! `up` serves one Spin HTTP component the way `spin up` does (manifest,
 //! variables, `spin:postgres/postgres@4.0.0`, `spin:sqlite/sqlite@3.0.0`,
-//! per-request instances); `migrate` applies the SQL migrations to the
-//! app's database, PostgreSQL or SQLite.
+//! per-request instances, outbound HTTP gated by `allowed_outbound_hosts`);
+//! `migrate` applies the SQL migrations to the app's database, PostgreSQL or
+//! SQLite; `mailbox` catches the emails the service hands to its webhook,
+//! for local development.
 // Workspace lints deny unwrap/expect/panic; tests may use them.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 mod allowed_hosts;
 mod bindings;
 mod compile_cache;
+mod mailbox;
 mod manifest;
 mod migrate;
+mod outbound_http;
 mod pg_types;
 mod postgres;
 mod run_wasm;
@@ -48,6 +52,32 @@ enum Command {
     /// Run a WASI command component (the crypto micro-benchmark) on the
     /// engine configuration `up` uses, with the current directory readable.
     RunWasm(RunWasmArgs),
+    /// Catch the service's emails locally, for development (signed webhooks
+    /// in; an inbox at `GET /`).
+    #[command(
+        long_about = "Catch the service's emails locally (for development).\n\n\
+        Accepts Standard Webhooks POSTs on any path (e.g. /hook) signed with the \
+        secret (webhook-id, webhook-timestamp within 5 minutes, webhook-signature \
+        `v1,<base64 HMAC-SHA256>`), refuses unsigned or stale ones with 401, prints \
+        each email to stdout and keeps the newest 200 in memory: GET / shows them \
+        as a page, GET /messages as JSON. Point the service at it with \
+        email_webhook_url=http://<listen>/hook, email_webhook_host=http://<listen> \
+        and the same email_webhook_secret."
+    )]
+    Mailbox(MailboxArgs),
+}
+
+#[derive(Args, Debug)]
+struct MailboxArgs {
+    /// The address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8025")]
+    listen: SocketAddr,
+
+    /// The webhook signing secret, `whsec_<base64>` (the service's
+    /// `email_webhook_secret`); prefer the environment variable, which
+    /// other users cannot see in the process list.
+    #[arg(long, env = "MAILBOX_WEBHOOK_SECRET", hide_env_values = true)]
+    secret: String,
 }
 
 #[derive(Args, Debug)]
@@ -144,6 +174,7 @@ fn run(cli: Cli) -> Result<()> {
             runtime.block_on(server::serve(app, args.listen, strict))
         }
         Command::RunWasm(args) => runtime.block_on(run_wasm::run(&args.wasm, &args.args, &args.env)),
+        Command::Mailbox(args) => runtime.block_on(mailbox::run(args.listen, &args.secret)),
         Command::Migrate(args) => runtime.block_on(async {
             let database_url = match args.database_url {
                 Some(url) => url,

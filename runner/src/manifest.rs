@@ -462,7 +462,10 @@ key = "{{ key }}"
         assert!(m.component.variables.contains_key("database_url"));
         assert_eq!(
             m.component.allowed_outbound_hosts,
-            vec!["postgres://{{ database_host }}".to_owned()]
+            vec![
+                "postgres://{{ database_host }}".to_owned(),
+                "{{ email_webhook_host }}".to_owned()
+            ]
         );
     }
 

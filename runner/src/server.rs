@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::convert::Infallible;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -28,6 +29,7 @@ use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
 use crate::allowed_hosts::AllowedHosts;
 use crate::manifest::Route;
+use crate::outbound_http::OutboundHttp;
 use crate::postgres::PgHost;
 use crate::sqlite::SqliteHost;
 use crate::App;
@@ -44,6 +46,7 @@ mod io_state {
     use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
     use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
+    use crate::outbound_http::OutboundHttp;
     use crate::postgres::PgHost;
     use crate::sqlite::SqliteHost;
 
@@ -51,6 +54,8 @@ mod io_state {
     pub struct RequestState {
         pub wasi: WasiCtx,
         pub http: WasiHttpCtx,
+        /// Gates `wasi:http/outgoing-handler` by `allowed_outbound_hosts`.
+        pub outbound: OutboundHttp,
         pub table: ResourceTable,
         /// The component's variables (rendered once at startup).
         pub variables: Arc<HashMap<String, String>>,
@@ -73,7 +78,7 @@ mod io_state {
             WasiHttpCtxView {
                 ctx: &mut self.http,
                 table: &mut self.table,
-                hooks: Default::default(),
+                hooks: &mut self.outbound,
             }
         }
     }
@@ -86,6 +91,8 @@ struct Server {
     component_id: Arc<str>,
     pg: Arc<PgHost>,
     sqlite: Arc<SqliteHost>,
+    /// The rendered `allowed_outbound_hosts`, for outbound HTTP.
+    allowed_hosts: Arc<AllowedHosts>,
 }
 
 pub fn engine() -> Result<Engine> {
@@ -151,7 +158,8 @@ pub async fn serve(app: App, listen: SocketAddr, strict: bool) -> Result<()> {
         route: app.manifest.trigger.route.clone(),
         variables: Arc::new(app.component_variables),
         component_id: Arc::from(app.manifest.component.id.as_str()),
-        pg: Arc::new(PgHost::new(allowed_hosts, strict)),
+        pg: Arc::new(PgHost::new(allowed_hosts.clone(), strict)),
+        allowed_hosts: Arc::new(allowed_hosts),
         sqlite: Arc::new(SqliteHost::new(
             app.sqlite_paths.clone(),
             &app.manifest.component.sqlite_databases,
@@ -176,8 +184,39 @@ pub async fn serve(app: App, listen: SocketAddr, strict: bool) -> Result<()> {
         }
     }
 
+    let graceful = serve_connections(&listener, shutdown_signal(), move |req, peer| {
+        server.clone().handle(req, peer)
+    })
+    .await?;
+
+    drop(listener);
+    eprintln!("INFO shutting down: waiting for in-flight requests");
+    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        eprintln!("WARN shutdown: in-flight requests did not finish within {SHUTDOWN_GRACE:?}");
+    }
+    Ok(())
+}
+
+/// Serves HTTP/1.1 (keep-alive) on `listener`, each request by `handle`,
+/// until `shutdown` resolves; then stops accepting and returns the
+/// connections still open, for the caller to wait on.
+pub(crate) async fn serve_connections<F, Fut, B>(
+    listener: &TcpListener,
+    shutdown: impl Future<Output = Result<()>>,
+    handle: F,
+) -> Result<GracefulShutdown>
+where
+    F: Fn(Request<Incoming>, SocketAddr) -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = Response<B>> + Send + 'static,
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let graceful = GracefulShutdown::new();
-    let mut shutdown = std::pin::pin!(shutdown_signal());
+    let mut shutdown = std::pin::pin!(shutdown);
     loop {
         tokio::select! {
             accepted = listener.accept() => {
@@ -192,10 +231,10 @@ pub async fn serve(app: App, listen: SocketAddr, strict: bool) -> Result<()> {
                 // No `TCP_NODELAY`: Spin's HTTP trigger leaves Nagle's
                 // algorithm on, so a response written in two pieces stalls
                 // here as it does there (see README, "The runner and Spin").
-                let server = server.clone();
+                let handle = handle.clone();
                 let service = hyper::service::service_fn(move |req| {
-                    let server = server.clone();
-                    async move { Ok::<_, Infallible>(server.handle(req, peer).await) }
+                    let response = handle(req, peer);
+                    async move { Ok::<_, Infallible>(response.await) }
                 });
                 let conn = http1::Builder::new()
                     .keep_alive(true)
@@ -208,23 +247,13 @@ pub async fn serve(app: App, listen: SocketAddr, strict: bool) -> Result<()> {
             }
             signal = &mut shutdown => {
                 signal?;
-                break;
+                return Ok(graceful);
             }
         }
     }
-
-    drop(listener);
-    eprintln!("INFO shutting down: waiting for in-flight requests");
-    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
-        .await
-        .is_err()
-    {
-        eprintln!("WARN shutdown: in-flight requests did not finish within {SHUTDOWN_GRACE:?}");
-    }
-    Ok(())
 }
 
-async fn shutdown_signal() -> Result<()> {
+pub(crate) async fn shutdown_signal() -> Result<()> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
     let mut int = signal(SignalKind::interrupt()).context("installing SIGINT handler")?;
@@ -284,6 +313,7 @@ impl Server {
         let state = RequestState {
             wasi: wasi.build(),
             http: wasmtime_wasi_http::WasiHttpCtx::new(),
+            outbound: OutboundHttp::new(self.allowed_hosts.clone()),
             table: wasmtime::component::ResourceTable::new(),
             variables: self.variables.clone(),
             component_id: self.component_id.clone(),
