@@ -33,8 +33,8 @@ fn unknown_routes_are_404_and_wrong_methods_405_with_allow() {
     let (status, message) = detail(client.get(service.url("/api/nope")).send().unwrap());
     assert_eq!((status, message), (404, json!("Not Found")));
 
-    let response = client.delete(service.url("/api/users/me")).send().unwrap();
-    assert_eq!(response.headers()["allow"], "GET");
+    let response = client.put(service.url("/api/users/me")).send().unwrap();
+    assert_eq!(response.headers()["allow"], "GET, PATCH, DELETE");
     assert_eq!(detail(response), (405, json!("Method Not Allowed")));
 
     let response = client.put(service.url("/api/auth/refresh")).send().unwrap();

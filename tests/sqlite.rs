@@ -28,6 +28,11 @@ fn postgres_columns(db: &TestDb) -> Columns {
         .collect()
 }
 
+/// SQLite's own mechanism, with no PostgreSQL twin: the always-empty table
+/// whose trigger applies a credential change (PostgreSQL does the same with
+/// a writable CTE).
+const SQLITE_ONLY_TABLES: &[&str] = &["account_changes"];
+
 fn sqlite_columns(db: &TestDb) -> Columns {
     let connection = db.sqlite();
     let mut statement = connection
@@ -50,10 +55,17 @@ fn the_sqlite_and_postgres_migrations_give_the_same_tables_and_columns() {
     migrate(&sqlite);
     let expected = postgres_columns(&postgres);
     assert!(expected.len() > 20, "{expected:?}");
-    assert_eq!(sqlite_columns(&sqlite), expected);
+    let shared = |columns: Columns| -> Columns {
+        let (own, shared): (Columns, Columns) = columns
+            .into_iter()
+            .partition(|(table, _, _)| SQLITE_ONLY_TABLES.contains(&table.as_str()));
+        assert!(!own.is_empty(), "the SQLite-only tables exist");
+        shared
+    };
+    assert_eq!(shared(sqlite_columns(&sqlite)), expected);
     // Applying them again changes nothing.
     migrate(&sqlite);
-    assert_eq!(sqlite_columns(&sqlite), expected);
+    assert_eq!(shared(sqlite_columns(&sqlite)), expected);
 }
 
 #[test]
