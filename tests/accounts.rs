@@ -62,8 +62,6 @@ fn bearer(
     client.request(method, url).bearer_auth(token)
 }
 
-
-
 #[test]
 fn with_verification_required_register_sends_a_signed_email_whose_link_verifies() {
     let receiver = MailReceiver::start();
@@ -479,9 +477,12 @@ fn a_hook_outside_email_webhook_host_is_denied_and_never_reached() {
     );
 }
 
+/// Spin variables as (name, value) pairs.
+type Variables = &'static [(&'static str, &'static str)];
+
 #[test]
 fn weak_or_incomplete_email_settings_are_a_503_naming_the_variable() {
-    let cases: [(&[(&str, &str)], &str, &str); 3] = [
+    let cases: [(Variables, &str, &str); 3] = [
         (
             &[
                 ("email_webhook_url", "http://hooks.example.com/mail"),

@@ -16,7 +16,6 @@ fn get(service: &Service, client: &Client, path: &str, token: &str) -> reqwest::
         .unwrap()
 }
 
-
 /// Logs `email` in from a client that says `agent`; the access token.
 fn login_as(service: &Service, email: &str, agent: &str) -> String {
     let client = reqwest::blocking::Client::builder()
@@ -32,7 +31,6 @@ fn login_as(service: &Service, email: &str, agent: &str) -> String {
     assert_eq!(response.status(), 200);
     access_token(&response.json().unwrap())
 }
-
 
 #[test]
 fn sessions_list_each_login_with_its_device_newest_first() {

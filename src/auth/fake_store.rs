@@ -25,8 +25,16 @@ pub struct FakeStore {
     pub sets_lock: Cell<bool>,
     /// Events recorded, the revocations' included (kind and session).
     pub events: RefCell<Vec<NewEvent>>,
-    /// One-time tokens minted: digest, kind, user id, spent.
-    pub tokens: RefCell<Vec<(Vec<u8>, TokenKind, String, bool)>>,
+    pub tokens: RefCell<Vec<FakeToken>>,
+}
+
+/// A one-time token minted.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FakeToken {
+    pub digest: Vec<u8>,
+    pub kind: TokenKind,
+    pub user_id: String,
+    pub spent: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -365,22 +373,22 @@ impl Store for FakeStore {
             .tokens
             .borrow()
             .iter()
-            .filter(|t| t.2 == user.id)
+            .filter(|t| t.user_id == user.id)
             .count() as u64;
         if minted >= request.max_per_hour {
             return Ok(None);
         }
         for token in self.tokens.borrow_mut().iter_mut() {
-            if token.2 == user.id && token.1 == request.kind {
-                token.3 = true;
+            if token.user_id == user.id && token.kind == request.kind {
+                token.spent = true;
             }
         }
-        self.tokens.borrow_mut().push((
-            request.digest.clone(),
-            request.kind,
-            user.id.clone(),
-            false,
-        ));
+        self.tokens.borrow_mut().push(FakeToken {
+            digest: request.digest.clone(),
+            kind: request.kind,
+            user_id: user.id.clone(),
+            spent: false,
+        });
         Ok(Some(MintedToken {
             user,
             expires_at_us: 0,
@@ -393,12 +401,12 @@ impl Store for FakeStore {
                 let mut tokens = self.tokens.borrow_mut();
                 let Some(token) = tokens
                     .iter_mut()
-                    .find(|t| &t.0 == digest && t.1 == *kind && !t.3)
+                    .find(|t| &t.digest == digest && t.kind == *kind && !t.spent)
                 else {
                     return Ok(None);
                 };
-                token.3 = true;
-                token.2.clone()
+                token.spent = true;
+                token.user_id.clone()
             }
             ChangeProof::Session { user_id, .. } => user_id.clone(),
         };

@@ -656,7 +656,10 @@ pub fn refresh_status(service: &Service, client: &Client) -> u16 {
 
 /// The `access_token` of a login answer.
 pub fn access_token(body: &Value) -> String {
-    body["access_token"].as_str().expect("access_token").to_owned()
+    body["access_token"]
+        .as_str()
+        .expect("access_token")
+        .to_owned()
 }
 
 /// The types of the user's security events, newest first.
