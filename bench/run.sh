@@ -42,8 +42,10 @@ stop_runner() {
         RUNNER_PID=""
     fi
 }
+MAILBOX_PID=""
 cleanup() {
     stop_runner
+    [ -z "$MAILBOX_PID" ] || kill "$MAILBOX_PID" 2>/dev/null || true
     psql -q -h 127.0.0.1 -U postgres -d postgres -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1 || true
     rm -rf "$STATE_DIR" "$STATE_DIR-ed25519"
 }
@@ -181,6 +183,25 @@ start_backend "${BACKENDS%% *}" EdDSA
 run "GET /api/users/me" /api/users/me get.lua 2 BENCH_COOKIE="$ACCESS_COOKIE"
 run "POST /api/auth/refresh" /api/auth/refresh refresh.lua $CONNECTIONS BENCH_TOKENS="${TOKENS#,}"
 stop_runner
+
+# Register with require_email_verification = true: each registration also
+# hands a verification email to the hook (the development mailbox, which
+# checks every signature), on the first backend.
+BENCH_HOOK=127.0.0.1:$((PORT + 1))
+BENCH_SECRET="whsec_$(openssl rand -base64 32)"
+MAILBOX_WEBHOOK_SECRET="$BENCH_SECRET" "$RUNNER" mailbox --listen "$BENCH_HOOK" >/dev/null 2>&1 &
+MAILBOX_PID=$!
+export SPIN_VARIABLE_REQUIRE_EMAIL_VERIFICATION=true \
+    SPIN_VARIABLE_EMAIL_WEBHOOK_URL="http://$BENCH_HOOK/hook" \
+    SPIN_VARIABLE_EMAIL_WEBHOOK_HOST="http://$BENCH_HOOK" \
+    SPIN_VARIABLE_EMAIL_WEBHOOK_SECRET="$BENCH_SECRET"
+BACKEND="${BACKENDS%% *}+email"
+start_backend "${BACKENDS%% *}"
+run "POST /api/auth/register" /api/auth/register register.lua 2
+stop_runner
+unset SPIN_VARIABLE_REQUIRE_EMAIL_VERIFICATION SPIN_VARIABLE_EMAIL_WEBHOOK_URL \
+    SPIN_VARIABLE_EMAIL_WEBHOOK_HOST SPIN_VARIABLE_EMAIL_WEBHOOK_SECRET
+kill "$MAILBOX_PID" 2>/dev/null || true
 
 python3 - "$OUT" "$SECONDS_PER_ROUTE" "$CONNECTIONS" "${RESULTS[@]}" <<'PY'
 import json, os, platform, sys, datetime
