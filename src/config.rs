@@ -3,13 +3,14 @@
 //! [`ConfigError`] naming the variable (a `503` and a log line).
 
 use std::cell::OnceCell;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use crate::auth::keys::{Algorithm, SigningKey, VerifyingKey};
 use crate::auth::tokens::Audience;
 use crate::auth::validation::normalize_email;
 use crate::email::Hook;
 use crate::error::ConfigError;
-use url::{Host, Url};
+use http::Uri;
 
 /// Where a link template puts the token.
 pub const TOKEN_PLACEHOLDER: &str = "{token}";
@@ -26,12 +27,24 @@ impl LinkTemplate {
 }
 
 /// 127.0.0.0/8, `localhost` and `[::1]`.
-fn is_loopback(url: &Url) -> bool {
-    match url.host() {
-        Some(Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
-        None => false,
+fn is_loopback(url: &Uri) -> bool {
+    let Some(host) = url.host() else {
+        return false;
+    };
+    if let Some(v6) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        return v6.parse::<Ipv6Addr>().is_ok_and(|ip| ip.is_loopback());
+    }
+    host.eq_ignore_ascii_case("localhost")
+        || host.parse::<Ipv4Addr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// An absolute `http://` or `https://` URL with a host; `Err` says why not.
+pub fn parse_http_url(value: &str) -> Result<Uri, String> {
+    let url: Uri = value.parse().map_err(|e| format!("not a URL ({e})"))?;
+    match (url.scheme_str(), url.host()) {
+        (Some("http" | "https"), Some(host)) if !host.is_empty() => Ok(url),
+        (Some("http" | "https"), _) => Err("the URL has no host".into()),
+        _ => Err("expected an https:// URL".into()),
     }
 }
 
@@ -208,18 +221,14 @@ impl<'v> Config<'v> {
         let Some(url) = self.optional(variable)? else {
             return Ok(None);
         };
-        let problem = match Url::parse(&url) {
-            Err(e) => Some(format!("not a URL ({e})")),
-            Ok(parsed) => match parsed.scheme() {
-                "https" => None,
-                "http" if is_loopback(&parsed) => None,
-                "http" => Some(
-                    "plain http:// is allowed for loopback hosts only (127.0.0.0/8, localhost, \
-                     [::1]); use https://"
-                        .into(),
-                ),
-                _ => Some("expected an https:// URL".into()),
-            },
+        let problem = match parse_http_url(&url) {
+            Err(problem) => Some(problem),
+            Ok(parsed) if parsed.scheme_str() == Some("https") || is_loopback(&parsed) => None,
+            Ok(_) => Some(
+                "plain http:// is allowed for loopback hosts only (127.0.0.0/8, localhost, \
+                 [::1]); use https://"
+                    .into(),
+            ),
         };
         if let Some(problem) = problem {
             return Err(ConfigError { variable, problem });
@@ -296,9 +305,9 @@ impl<'v> Config<'v> {
         let Some(issuer) = self.optional("jwt_issuer")? else {
             return Ok(None);
         };
-        Ok(Url::parse(&issuer)
+        Ok(parse_http_url(&issuer)
             .ok()
-            .filter(|url| url.scheme() == "https" || (url.scheme() == "http" && is_loopback(url)))
+            .filter(|url| url.scheme_str() == Some("https") || is_loopback(url))
             .map(|_| issuer.trim_end_matches('/').to_owned()))
     }
 

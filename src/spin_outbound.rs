@@ -25,7 +25,7 @@ impl Transport for SpinHttp {
 }
 
 fn post(url: &str, headers: &[(String, String)], body: &[u8]) -> Result<u16, String> {
-    let url = url::Url::parse(url).map_err(|e| format!("bad URL: {e}"))?;
+    let url = crate::config::parse_http_url(url)?;
     let fields: Vec<(String, Vec<u8>)> = headers
         .iter()
         .map(|(name, value)| (name.clone(), value.clone().into_bytes()))
@@ -36,19 +36,17 @@ fn post(url: &str, headers: &[(String, String)], body: &[u8]) -> Result<u16, Str
         .collect();
     let fields = Fields::from_list(&fields).map_err(|e| format!("headers: {e:?}"))?;
     let request = OutgoingRequest::new(fields);
-    let scheme = match url.scheme() {
-        "https" => Scheme::Https,
+    let scheme = match url.scheme_str() {
+        Some("https") => Scheme::Https,
         _ => Scheme::Http,
     };
-    let authority = match (url.host_str(), url.port()) {
-        (Some(host), Some(port)) => format!("{host}:{port}"),
-        (Some(host), None) => host.to_owned(),
-        (None, _) => return Err("the URL has no host".into()),
-    };
-    let path = match url.query() {
-        Some(query) => format!("{}?{query}", url.path()),
-        None => url.path().to_owned(),
-    };
+    let authority = url
+        .authority()
+        .map(|a| a.as_str().to_owned())
+        .ok_or("the URL has no host")?;
+    let path = url
+        .path_and_query()
+        .map_or_else(|| "/".to_owned(), |p| p.as_str().to_owned());
     let set = request.set_method(&Method::Post).is_ok()
         && request.set_scheme(Some(&scheme)).is_ok()
         && request.set_authority(Some(&authority)).is_ok()
