@@ -142,6 +142,7 @@ login() {
 }
 register "Ada Lovelace" ada@example.com
 register "Grace Hopper" grace@example.com
+register "Alan Turing" alan@example.com
 TOKEN=$(login ada@example.com access_token)
 ST_REFRESH_GET_TOKEN=$(login ada@example.com refresh_token)
 ST_REFRESH_POST_TOKEN=$(login ada@example.com refresh_token)
@@ -149,8 +150,14 @@ ST_LOGOUT_GET_TOKEN=$(login ada@example.com access_token)
 ST_LOGOUT_POST_TOKEN=$(login ada@example.com access_token)
 # logout-all revokes every session of its user: another user.
 ST_LOGOUT_ALL_TOKEN=$(login grace@example.com access_token)
-export ST_REFRESH_GET_TOKEN ST_REFRESH_POST_TOKEN ST_LOGOUT_GET_TOKEN ST_LOGOUT_POST_TOKEN ST_LOGOUT_ALL_TOKEN
-for name in TOKEN ST_REFRESH_GET_TOKEN ST_REFRESH_POST_TOKEN ST_LOGOUT_GET_TOKEN ST_LOGOUT_POST_TOKEN ST_LOGOUT_ALL_TOKEN; do
+# Ending a session by id may end the caller's own: a third user's session,
+# so that the stateful phase (which feeds it the main user's session ids)
+# cannot end the main one.
+ST_REVOKE_SESSION_TOKEN=$(login alan@example.com access_token)
+export ST_REFRESH_GET_TOKEN ST_REFRESH_POST_TOKEN ST_LOGOUT_GET_TOKEN ST_LOGOUT_POST_TOKEN \
+    ST_LOGOUT_ALL_TOKEN ST_REVOKE_SESSION_TOKEN
+for name in TOKEN ST_REFRESH_GET_TOKEN ST_REFRESH_POST_TOKEN ST_LOGOUT_GET_TOKEN ST_LOGOUT_POST_TOKEN \
+    ST_LOGOUT_ALL_TOKEN ST_REVOKE_SESSION_TOKEN; do
     if [ -z "${!name}" ]; then
         echo "error: login gave no token for $name" >&2
         exit 1
