@@ -26,6 +26,9 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use serde_json::{json, Map, Value};
 use sha2::Sha256;
+// The component's own escaping (its emails' html), so the inbox shows
+// exactly what a mail client would.
+use spin_auth::email::message::escape;
 use tokio::net::TcpListener;
 
 /// The largest hook body accepted (`413` beyond).
@@ -286,22 +289,6 @@ impl Mailbox {
         html.push_str("</body></html>\n");
         html
     }
-}
-
-/// HTML-escapes text for element content and quoted attribute values.
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 fn response(
@@ -619,7 +606,7 @@ mod tests {
     fn escaping_covers_markup_and_quotes() {
         assert_eq!(
             escape(r#"<a href="x">Tom & 'Jerry'</a>"#),
-            "&lt;a href=&quot;x&quot;&gt;Tom &amp; &#39;Jerry&#39;&lt;/a&gt;"
+            "&lt;a href=&quot;x&quot;&gt;Tom &amp; &#x27;Jerry&#x27;&lt;/a&gt;"
         );
     }
 
