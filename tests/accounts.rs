@@ -193,6 +193,16 @@ fn at_most_three_emails_per_address_per_hour_and_the_last_link_keeps_working() {
 }
 
 #[test]
+fn parallel_requests_for_one_address_send_at_most_three_emails() {
+    let receiver = MailReceiver::start();
+    let service = with_mail(&receiver).start();
+    let email = register(&service, &service.plain());
+    let statuses = statuses_in_parallel(10, || forgot(&service, &email));
+    assert!(statuses.iter().all(|s| *s == 202), "{statuses:?}");
+    assert_eq!(receiver.emails(&email, "email.password_reset").len(), 3);
+}
+
+#[test]
 fn a_reset_replaces_the_password_and_ends_every_session() {
     let receiver = MailReceiver::start();
     let service = with_mail(&receiver).start();

@@ -14,8 +14,8 @@ use super::db::{Db, Dialect};
 use super::row::Value;
 use super::users::user_columns;
 use super::{
-    bytes, int, secs_to_us, secs_until, text, AccountChange, ChangeProof, EventKind, MintedToken,
-    NewEvent, ProfileUpdate, SqlStore, TokenRequest, User, PRUNE_AFTER_US, PRUNE_BATCH,
+    bytes, int, secs_until, text, AccountChange, ChangeProof, EventKind, MintedToken, NewEvent,
+    ProfileUpdate, SqlStore, TokenRequest, User, PRUNE_AFTER_US, PRUNE_BATCH,
 };
 use crate::error::StoreError;
 
@@ -40,8 +40,9 @@ impl<D: Db> SqlStore<D> {
     /// Mints a one-time token for the user registered as `request.email`;
     /// `None` (and nothing written) when there is no such user, when the
     /// request is for unverified users and this one is verified, or when
-    /// the user already had `max_per_hour` tokens in the last hour. Older
-    /// open tokens of the kind are voided in the same statement.
+    /// `max_per_hour` emails already went to the address in the last hour
+    /// (counted on the user's row, `email_sends`, which parallel requests
+    /// queue on). Older open tokens of the kind are voided.
     pub(super) fn mint_token(
         &self,
         request: &TokenRequest,
@@ -58,10 +59,13 @@ impl<D: Db> SqlStore<D> {
     ) -> Result<Option<MintedToken>, StoreError> {
         let statement = format!(
             "WITH target AS ( \
-               SELECT u.id FROM users u \
+               UPDATE users u SET email_sends = array_append(ARRAY( \
+                   SELECT s FROM unnest(u.email_sends) AS s \
+                   WHERE s > now() - interval '1 hour' ORDER BY s), now()) \
                WHERE lower(u.email) = $1 AND (NOT $6::bool OR NOT u.verified) \
-                 AND (SELECT count(*) FROM one_time_tokens t \
-                      WHERE t.user_id = u.id AND t.created_at > now() - interval '1 hour') < $5::int8), \
+                 AND cardinality(ARRAY(SELECT s FROM unnest(u.email_sends) AS s \
+                   WHERE s > now() - interval '1 hour')) < $5::int8 \
+               RETURNING u.id), \
              pruned AS ( \
                DELETE FROM one_time_tokens WHERE token_hash IN ( \
                  SELECT token_hash FROM one_time_tokens \
@@ -103,33 +107,44 @@ impl<D: Db> SqlStore<D> {
         })
     }
 
-    /// The insert (its trigger voids the older tokens), then the prune, the
-    /// user and the event: SQLite runs one writer at a time, so the count
-    /// of the last hour is exact.
+    /// The send counted on the user's row, the insert (its trigger voids
+    /// the older tokens), then the prune, the user and the event.
     fn mint_token_sqlite(&self, request: &TokenRequest) -> Result<Option<MintedToken>, StoreError> {
         let now = self.now_us();
-        let minted = self.first_row(
-            "INSERT INTO one_time_tokens (token_hash, user_id, kind, created_at, expires_at) \
-             SELECT ?3, u.id, ?2, ?6, ?6 + ?4 FROM users u \
-             WHERE lower(u.email) = ?1 AND (NOT ?7 OR NOT u.verified) \
-               AND (SELECT count(*) FROM one_time_tokens t \
-                    WHERE t.user_id = u.id AND t.created_at > ?6 - ?8) < ?5 \
-             RETURNING user_id, expires_at",
+        // The user's row counts the send (parallel requests queue on it).
+        let counted = self.first_row(
+            "UPDATE users SET email_sends = (SELECT json_group_array(at) FROM ( \
+                 SELECT value AS at FROM json_each(email_sends) WHERE value > ?3 - ?5 \
+                 UNION ALL SELECT ?3)) \
+             WHERE lower(email) = ?1 AND (NOT ?2 OR NOT verified) \
+               AND (SELECT count(*) FROM json_each(email_sends) WHERE value > ?3 - ?5) < ?4 \
+             RETURNING id",
             &[
                 text(request.email),
-                text(request.kind.as_str()),
-                bytes(&request.digest),
-                secs_to_us(request.lifetime_secs),
-                int(request.max_per_hour),
-                Value::Int(now),
                 Value::Bool(request.only_unverified),
+                Value::Int(now),
+                int(request.max_per_hour),
                 Value::Int(HOUR_US),
             ],
         )?;
-        let Some(minted) = minted else {
+        let Some(counted) = counted else {
             return Ok(None);
         };
-        let (user_id, expires_at_us) = (minted.text("user_id")?, minted.int("expires_at")?);
+        let user_id = counted.text("id")?;
+        let lifetime_us = i64::try_from(request.lifetime_secs.saturating_mul(1_000_000));
+        let expires_at_us = now.saturating_add(lifetime_us.unwrap_or(i64::MAX));
+        // Its trigger voids the older open tokens of the kind.
+        self.execute(
+            "INSERT INTO one_time_tokens (token_hash, user_id, kind, created_at, expires_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            &[
+                bytes(&request.digest),
+                text(&user_id),
+                text(request.kind.as_str()),
+                Value::Int(now),
+                Value::Int(expires_at_us),
+            ],
+        )?;
         self.execute(
             "DELETE FROM one_time_tokens WHERE token_hash IN ( \
                SELECT token_hash FROM one_time_tokens WHERE expires_at < ?1 LIMIT ?2)",

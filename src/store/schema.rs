@@ -66,6 +66,7 @@ pub const POSTGRES: &[Migration] = &[
     migration!(4, "postgres", "V4__login_throttle.sql"),
     migration!(5, "postgres", "V5__session_devices_and_security_events.sql"),
     migration!(6, "postgres", "V6__one_time_tokens.sql"),
+    migration!(7, "postgres", "V7__email_sends.sql"),
 ];
 
 /// `migrations/sqlite`, in order.
@@ -73,6 +74,7 @@ pub const SQLITE: &[Migration] = &[
     migration!(1, "sqlite", "V1__schema.sql"),
     migration!(2, "sqlite", "V2__session_devices_and_security_events.sql"),
     migration!(3, "sqlite", "V3__one_time_tokens.sql"),
+    migration!(4, "sqlite", "V4__email_sends.sql"),
 ];
 
 /// The advisory lock key that serialises migrations of one database.

@@ -91,7 +91,8 @@ impl TestStore {
             NativeDb::Sqlite(_) => NOW_US.with(|now| now.set(now.get() + secs * 1_000_000)),
             NativeDb::Postgres(db) => {
                 for statement in [
-                    "UPDATE users SET created_at = created_at - $1, updated_at = updated_at - $1",
+                    "UPDATE users SET created_at = created_at - $1, updated_at = updated_at - $1, \
+                       email_sends = ARRAY(SELECT s - $1 FROM unnest(email_sends) AS s)",
                     "UPDATE sessions SET created_at = created_at - $1, \
                        last_used_at = last_used_at - $1, expires_at = expires_at - $1, \
                        absolute_expires_at = absolute_expires_at - $1, \
