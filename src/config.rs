@@ -308,7 +308,8 @@ impl<'v> Config<'v> {
         Ok(parse_http_url(&issuer)
             .ok()
             .filter(|url| url.scheme_str() == Some("https") || is_loopback(url))
-            .map(|_| issuer.trim_end_matches('/').to_owned()))
+            // Exactly the tokens' `iss`, which verifiers compare with it.
+            .map(|_| issuer))
     }
 
     /// The allowed browser origins (`client_origin`, comma-separated). An
@@ -782,7 +783,7 @@ pub mod tests {
         assert_eq!(issuer(""), None);
         assert_eq!(
             issuer("https://auth.example.com/"),
-            Some("https://auth.example.com".into())
+            Some("https://auth.example.com/".into())
         );
         assert_eq!(
             issuer("http://127.0.0.1:8000"),

@@ -785,6 +785,22 @@ fn discovery_publishes_the_configured_issuer_only() {
                "id_token_signing_alg_values_supported": ["RS256"],
                "token_endpoint_auth_methods_supported": ["none"]})
     );
+    // The issuer is the tokens' `iss` exactly; jwks_uri has one slash.
+    let slashed = Service::builder()
+        .var("jwt_issuer", "https://auth.example.com/")
+        .start();
+    let body: Value = slashed
+        .plain()
+        .get(slashed.url("/.well-known/openid-configuration"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(body["issuer"], "https://auth.example.com/");
+    assert_eq!(
+        body["jwks_uri"],
+        "https://auth.example.com/.well-known/jwks.json"
+    );
     for issuer in ["", "http://auth.example.com"] {
         let service = Service::builder().var("jwt_issuer", issuer).start();
         let response = service

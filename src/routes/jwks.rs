@@ -31,7 +31,7 @@ pub fn openid_configuration(ctx: &Context) -> Result<Response, ApiError> {
         200,
         &json!({
             "issuer": issuer,
-            "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
+            "jwks_uri": format!("{}/.well-known/jwks.json", issuer.trim_end_matches('/')),
             "id_token_signing_alg_values_supported": [algorithm],
             "token_endpoint_auth_methods_supported": ["none"],
         }),
