@@ -2,8 +2,11 @@
 //! arrive in one piece. A response whose headers and body leave as two TCP
 //! writes waits for the client's delayed ACK (about 40 ms on Linux) under
 //! Nagle's algorithm, which Spin's trigger (and so the runner) leaves on.
-//! This is a regression test for that stall, not a benchmark: the bound is
-//! four times below the stall and far above a normal answer.
+//! This is a regression test for that stall, not a benchmark: a stalled
+//! answer takes at least 40 ms (Linux's minimum delayed ACK), so the bound
+//! is well below that and far above a normal answer (about 1 ms), with
+//! room for a loaded CI machine (a p99 of 11.5 ms was seen on one under a
+//! 10 ms bound).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -15,7 +18,7 @@ use std::time::{Duration, Instant};
 use common::*;
 
 const REQUESTS: usize = 200;
-const P99_LIMIT: Duration = Duration::from_millis(10);
+const P99_LIMIT: Duration = Duration::from_millis(25);
 
 /// A client that keeps one connection open and reads each answer to its
 /// end (by `content-length`, or chunk by chunk), as curl or a browser does.
