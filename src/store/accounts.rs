@@ -14,16 +14,13 @@ use super::db::{Db, Dialect};
 use super::row::Value;
 use super::users::user_columns;
 use super::{
-    bytes, int, secs_until, text, AccountChange, ChangeProof, EventKind, MintedToken, NewEvent,
-    ProfileUpdate, SqlStore, TokenRequest, User, PRUNE_AFTER_US, PRUNE_BATCH,
+    bytes, int, opt_text, secs_to_us, secs_until, text, AccountChange, ChangeProof, EventKind,
+    MintedToken, NewEvent, ProfileUpdate, SqlStore, TokenRequest, User, PRUNE_AFTER_US,
+    PRUNE_BATCH,
 };
 use crate::error::StoreError;
 
 const HOUR_US: i64 = 3_600_000_000;
-
-fn optional(value: Option<&str>) -> Value {
-    value.map_or(Value::Null, text)
-}
 
 /// `admin_emails` as one text parameter, `,a@x,b@y,`, searched for
 /// `,<email>,` (emails hold no comma): one statement for any list length.
@@ -93,9 +90,9 @@ impl<D: Db> SqlStore<D> {
                 int(request.lifetime_secs),
                 int(request.max_per_hour),
                 Value::Bool(request.only_unverified),
-                optional(request.event.map(EventKind::as_str)),
-                optional(request.client.ip.as_deref()),
-                optional(request.client.user_agent.as_deref()),
+                opt_text(request.event.map(EventKind::as_str)),
+                opt_text(request.client.ip.as_deref()),
+                opt_text(request.client.user_agent.as_deref()),
             ],
         )?;
         Ok(match row.user()? {
@@ -131,20 +128,20 @@ impl<D: Db> SqlStore<D> {
             return Ok(None);
         };
         let user_id = counted.text("id")?;
-        let lifetime_us = i64::try_from(request.lifetime_secs.saturating_mul(1_000_000));
-        let expires_at_us = now.saturating_add(lifetime_us.unwrap_or(i64::MAX));
         // Its trigger voids the older open tokens of the kind.
-        self.execute(
-            "INSERT INTO one_time_tokens (token_hash, user_id, kind, created_at, expires_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5)",
-            &[
-                bytes(&request.digest),
-                text(&user_id),
-                text(request.kind.as_str()),
-                Value::Int(now),
-                Value::Int(expires_at_us),
-            ],
-        )?;
+        let expires_at_us = self
+            .one_row(
+                "INSERT INTO one_time_tokens (token_hash, user_id, kind, created_at, expires_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?4 + ?5) RETURNING expires_at",
+                &[
+                    bytes(&request.digest),
+                    text(&user_id),
+                    text(request.kind.as_str()),
+                    Value::Int(now),
+                    secs_to_us(request.lifetime_secs),
+                ],
+            )?
+            .int("expires_at")?;
         self.execute(
             "DELETE FROM one_time_tokens WHERE token_hash IN ( \
                SELECT token_hash FROM one_time_tokens WHERE expires_at < ?1 LIMIT ?2)",
@@ -237,12 +234,12 @@ impl<D: Db> SqlStore<D> {
                 digest,
                 kind,
                 user_id,
-                optional(change.new_password_hash.as_deref()),
+                opt_text(change.new_password_hash.as_deref()),
                 keep_session,
                 admin_list(&change.admin_emails),
                 text(change.event.as_str()),
-                optional(change.client.ip.as_deref()),
-                optional(change.client.user_agent.as_deref()),
+                opt_text(change.client.ip.as_deref()),
+                opt_text(change.client.user_agent.as_deref()),
             ],
         )?
         .user()
@@ -258,10 +255,10 @@ impl<D: Db> SqlStore<D> {
              (user_id, kind, token_hash, password, keep_session, make_admin, at, ip, user_agent) ";
         let mut params = vec![
             text(change.event.as_str()),
-            optional(change.new_password_hash.as_deref()),
+            opt_text(change.new_password_hash.as_deref()),
             Value::Int(self.now_us()),
-            optional(change.client.ip.as_deref()),
-            optional(change.client.user_agent.as_deref()),
+            opt_text(change.client.ip.as_deref()),
+            opt_text(change.client.user_agent.as_deref()),
         ];
         let statement = match &change.proof {
             ChangeProof::Token { digest, kind } => {
@@ -319,9 +316,9 @@ impl<D: Db> SqlStore<D> {
     ) -> Result<Option<User>, StoreError> {
         let params = [
             text(user_id),
-            optional(update.name.as_deref()),
+            opt_text(update.name.as_deref()),
             Value::Bool(update.photo.is_some()),
-            optional(update.photo.as_ref().and_then(|p| p.as_deref())),
+            opt_text(update.photo.as_ref().and_then(|p| p.as_deref())),
         ];
         match self.dialect() {
             Dialect::Postgres => self

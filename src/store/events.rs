@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use super::db::{Db, Dialect};
 use super::row::Value;
-use super::{int, text, Client, NewEvent, SecurityEvent, SqlStore};
+use super::{int, opt_text, text, Client, NewEvent, SecurityEvent, SqlStore};
 use crate::error::StoreError;
 
 /// Events and sessions listed by both dialects as one JSON array (an
@@ -45,13 +45,12 @@ pub(super) fn event_values(
     client: &Client,
     session_id: Option<&str>,
 ) -> [Value; 5] {
-    let optional = |v: Option<&str>| v.map_or(Value::Null, text);
     [
         text(user_id),
         text(kind),
-        optional(client.ip.as_deref()),
-        optional(client.user_agent.as_deref()),
-        optional(session_id),
+        opt_text(client.ip.as_deref()),
+        opt_text(client.user_agent.as_deref()),
+        opt_text(session_id),
     ]
 }
 

@@ -496,6 +496,11 @@ fn text(value: &str) -> Value {
     Value::Text(value.to_owned())
 }
 
+/// Text, or NULL for `None`.
+fn opt_text(value: Option<&str>) -> Value {
+    value.map_or(Value::Null, text)
+}
+
 fn bytes(value: &[u8]) -> Value {
     Value::Bytes(value.to_vec())
 }

@@ -9,9 +9,9 @@ use super::events::{event_values, json_rows};
 use super::row::{Row, Value};
 use super::users::user_columns;
 use super::{
-    bytes, int, secs_to_us, secs_until, text, Client, EventKind, KnownRefreshToken, NewEvent,
-    NewSession, RevokeReason, Rotation, SessionInfo, SqlStore, UserSession, PRUNE_AFTER_US,
-    PRUNE_BATCH,
+    bytes, int, opt_text, secs_to_us, secs_until, text, Client, EventKind, KnownRefreshToken,
+    NewEvent, NewSession, RevokeReason, Rotation, SessionInfo, SqlStore, UserSession,
+    PRUNE_AFTER_US, PRUNE_BATCH,
 };
 use crate::error::StoreError;
 
@@ -23,7 +23,6 @@ impl<D: Db> SqlStore<D> {
     /// without bound.
     pub(super) fn create_session(&self, session: &NewSession) -> Result<(), StoreError> {
         let client = &session.client;
-        let optional = |v: &Option<String>| v.as_deref().map_or(Value::Null, text);
         match self.dialect() {
             Dialect::Postgres => self.execute(
                 &format!(
@@ -51,8 +50,8 @@ impl<D: Db> SqlStore<D> {
                     bytes(&session.refresh_digest),
                     int(session.refresh_lifetime_secs),
                     int(session.absolute_timeout_secs),
-                    optional(&client.user_agent),
-                    optional(&client.ip),
+                    opt_text(client.user_agent.as_deref()),
+                    opt_text(client.ip.as_deref()),
                     int(session.event_retention_secs),
                 ],
             )?,
@@ -86,8 +85,8 @@ impl<D: Db> SqlStore<D> {
                         self.now(),
                         secs_to_us(session.refresh_lifetime_secs),
                         secs_to_us(session.absolute_timeout_secs),
-                        optional(&client.user_agent),
-                        optional(&client.ip),
+                        opt_text(client.user_agent.as_deref()),
+                        opt_text(client.ip.as_deref()),
                     ],
                 )?;
                 self.record_events(&[NewEvent {

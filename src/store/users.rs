@@ -3,7 +3,7 @@
 
 use super::db::{Db, Dialect};
 use super::row::Value;
-use super::{text, NewUser, SqlStore, User};
+use super::{opt_text, text, NewUser, SqlStore, User};
 use crate::error::StoreError;
 
 /// The user columns of a `users` row aliased `alias` (`""`: unqualified,
@@ -36,7 +36,7 @@ impl<D: Db> SqlStore<D> {
     /// `ON CONFLICT` rather than the unique violation's SQLSTATE: Spin 4
     /// reports an error raised while rows stream as text only.
     pub(super) fn insert_user(&self, user: &NewUser) -> Result<User, StoreError> {
-        let photo = user.photo.as_deref().map_or(Value::Null, text);
+        let photo = opt_text(user.photo.as_deref());
         let row = match self.dialect() {
             Dialect::Postgres => self.one_row(
                 &format!(
