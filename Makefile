@@ -18,7 +18,7 @@ DEV_KEYS := .dev-keys
 # Local development serves plain http, where browsers drop Secure cookies.
 export SPIN_VARIABLE_COOKIE_SECURE ?= false
 
-.PHONY: all build wasm wasm-target runner up migrate dev-keys webhook-secret test lint fmt bench bench-micro schemathesis clean
+.PHONY: all build wasm wasm-target runner up migrate dev-keys webhook-secret mfa-key test lint fmt bench bench-micro schemathesis clean
 
 all: build
 
@@ -62,6 +62,16 @@ $(DEV_KEYS)/webhook-secret:
 	@umask 077 && printf 'whsec_%s\n' "$$(openssl rand -base64 32)" > $(DEV_KEYS)/webhook-secret
 	@chmod 600 $(DEV_KEYS)/webhook-secret
 
+# The development key that encrypts TOTP secrets at rest (two-factor),
+# generated once, never committed: `make up` gives it to the service.
+mfa-key: $(DEV_KEYS)/mfa-key
+
+$(DEV_KEYS)/mfa-key:
+	@echo "==> generating a development mfa_encryption_key in $(DEV_KEYS)/ (not for production)"
+	@mkdir -p $(DEV_KEYS) && chmod 700 $(DEV_KEYS)
+	@umask 077 && openssl rand -base64 32 > $(DEV_KEYS)/mfa-key
+	@chmod 600 $(DEV_KEYS)/mfa-key
+
 # The database follows database_url (spin.toml's default: sqlite:default,
 # the file .spin/sqlite_db.db); a Postgres database is created if missing.
 migrate: runner
@@ -72,7 +82,7 @@ migrate: runner
 # webhook variables default to it (each only when not set already; a hook
 # URL set without its host gets the host from the URL), and the mailbox
 # checks signatures with the same secret the service signs with.
-up: build dev-keys webhook-secret migrate
+up: build dev-keys webhook-secret mfa-key migrate
 	@echo "==> mailbox: http://$(MAILBOX_LISTEN)/ (emails the service sends appear here and in this terminal)"
 	@echo "==> serving on http://$(LISTEN) (Ctrl-C stops)"
 	@secret="$${SPIN_VARIABLE_EMAIL_WEBHOOK_SECRET:-$$(cat $(DEV_KEYS)/webhook-secret)}"; \
@@ -82,6 +92,7 @@ up: build dev-keys webhook-secret migrate
 	 SPIN_VARIABLE_EMAIL_WEBHOOK_URL="$$hook_url" \
 	 SPIN_VARIABLE_EMAIL_WEBHOOK_HOST="$${SPIN_VARIABLE_EMAIL_WEBHOOK_HOST:-$$(printf '%s' "$$hook_url" | cut -d/ -f1-3)}" \
 	 SPIN_VARIABLE_EMAIL_WEBHOOK_SECRET="$$secret" \
+	 SPIN_VARIABLE_MFA_ENCRYPTION_KEY="$${SPIN_VARIABLE_MFA_ENCRYPTION_KEY:-$$(cat $(DEV_KEYS)/mfa-key)}" \
 	 SPIN_VARIABLE_JWT_PRIVATE_KEY="$${SPIN_VARIABLE_JWT_PRIVATE_KEY:-$$(cat $(DEV_KEYS)/private.pem)}" \
 	 SPIN_VARIABLE_JWT_PUBLIC_KEY="$${SPIN_VARIABLE_JWT_PUBLIC_KEY:-$$(cat $(DEV_KEYS)/public.pem)}" \
 	 $(RUNNER) up --listen $(LISTEN) --runtime-config-file runtime-config.toml

@@ -6,6 +6,8 @@ use std::cell::OnceCell;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use crate::auth::keys::{Algorithm, SigningKey, VerifyingKey};
+use crate::auth::mfa::MfaKeys;
+use crate::auth::secret_box::SecretKey;
 use crate::auth::tokens::Audience;
 use crate::auth::validation::normalize_email;
 use crate::email::Hook;
@@ -289,6 +291,41 @@ impl<'v> Config<'v> {
         Ok(self.number("password_reset_expires_in", 1440)? * 60)
     }
 
+    /// `mfa_issuer`: the name authenticator apps show.
+    pub fn mfa_issuer(&self) -> Result<String, ConfigError> {
+        Ok(self
+            .optional("mfa_issuer")?
+            .unwrap_or_else(|| "spin-auth".to_owned()))
+    }
+
+    /// `mfa_encryption_key` (current) and `mfa_previous_encryption_keys`
+    /// (older, comma-separated): 32 bytes each, base64. `None` when the
+    /// current key is not set.
+    pub fn mfa_keys(&self) -> Result<Option<MfaKeys>, ConfigError> {
+        let Some(current) = self.optional("mfa_encryption_key")? else {
+            return Ok(None);
+        };
+        let current = mfa_key("mfa_encryption_key", &current)?;
+        let previous = self
+            .raw("mfa_previous_encryption_keys")?
+            .split(',')
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
+            .map(|k| mfa_key("mfa_previous_encryption_keys", k))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Some(MfaKeys { current, previous }))
+    }
+
+    /// The keys, or a `503` naming `mfa_encryption_key` when it is empty.
+    pub fn required_mfa_keys(&self) -> Result<MfaKeys, ConfigError> {
+        self.mfa_keys()?.ok_or_else(|| ConfigError {
+            variable: "mfa_encryption_key",
+            problem: "not set: two-factor needs a 32-byte key, base64 \
+                      (e.g. `openssl rand -base64 32`)"
+                .into(),
+        })
+    }
+
     /// `admin_emails`, trimmed and lower-cased.
     pub fn admin_emails(&self) -> Result<Vec<String>, ConfigError> {
         Ok(self
@@ -402,6 +439,23 @@ impl<'v> Config<'v> {
     }
 }
 
+/// A 32-byte key in base64 (standard alphabet, padding optional).
+fn mfa_key(variable: &'static str, value: &str) -> Result<SecretKey, ConfigError> {
+    use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
+    use base64::Engine;
+    let bytes = STANDARD
+        .decode(value)
+        .or_else(|_| STANDARD_NO_PAD.decode(value))
+        .map_err(|_| ConfigError {
+            variable,
+            problem: "not base64".into(),
+        })?;
+    SecretKey::from_bytes(&bytes).ok_or_else(|| ConfigError {
+        variable,
+        problem: format!("expected 32 bytes, got {}", bytes.len()),
+    })
+}
+
 /// Splits `jwt_additional_public_keys`: comma-separated PEM or base64 values
 /// (neither contains a comma).
 fn split_keys(value: &str) -> Vec<String> {
@@ -455,6 +509,9 @@ pub mod tests {
                 ("email_verification_expires_in", "1440"),
                 ("password_reset_expires_in", "30"),
                 ("admin_emails", ""),
+                ("mfa_issuer", "spin-auth"),
+                ("mfa_encryption_key", ""),
+                ("mfa_previous_encryption_keys", ""),
             ]
             .into_iter()
             .map(|(k, v)| (k, v.to_owned()))
@@ -803,5 +860,32 @@ pub mod tests {
                 "ops@example.com".to_owned()
             ])
         );
+    }
+
+    #[test]
+    fn mfa_keys_are_32_bytes_of_base64_current_first() {
+        let key = "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=";
+        let old = "AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI";
+        let none = MapVariables::with(&[]);
+        assert_eq!(Config::new(&none).mfa_keys(), Ok(None));
+        let error = Config::new(&none).required_mfa_keys().unwrap_err();
+        assert_eq!(error.variable, "mfa_encryption_key");
+        assert_eq!(Config::new(&none).mfa_issuer().unwrap(), "spin-auth");
+        let both = MapVariables::with(&[
+            ("mfa_encryption_key", key),
+            ("mfa_previous_encryption_keys", &format!(" {old} ,")),
+        ]);
+        let keys = Config::new(&both).required_mfa_keys().unwrap();
+        assert_eq!(keys.current, SecretKey::from_bytes(&[1; 32]).unwrap());
+        assert_eq!(keys.previous, vec![SecretKey::from_bytes(&[2; 32]).unwrap()]);
+        for (variable, value, problem) in [
+            ("mfa_encryption_key", "c2hvcnQ=", "expected 32 bytes, got 5"),
+            ("mfa_encryption_key", "not base64!", "not base64"),
+            ("mfa_previous_encryption_keys", "c2hvcnQ=", "expected 32 bytes, got 5"),
+        ] {
+            let vars = MapVariables::with(&[("mfa_encryption_key", key), (variable, value)]);
+            let error = Config::new(&vars).mfa_keys().unwrap_err();
+            assert_eq!((error.variable, error.problem.as_str()), (variable, problem));
+        }
     }
 }

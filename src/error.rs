@@ -131,3 +131,14 @@ impl From<ConfigError> for ApiError {
         ApiError::Unavailable
     }
 }
+
+impl From<crate::auth::mfa::MfaError> for ApiError {
+    fn from(error: crate::auth::mfa::MfaError) -> Self {
+        use crate::auth::mfa::MfaError;
+        match error {
+            MfaError::Store(error) => error.into(),
+            MfaError::Key(error) => error.into(),
+            MfaError::Random => ApiError::internal(anyhow::anyhow!("no OS randomness")),
+        }
+    }
+}

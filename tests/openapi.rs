@@ -65,6 +65,7 @@ fn every_documented_operation_is_served_and_every_served_one_documented() {
     documented.sort();
     let expected = [
         "DELETE /api/users/me",
+        "DELETE /api/users/me/mfa/totp",
         "DELETE /api/users/me/sessions/{id}",
         "GET /.well-known/jwks.json",
         "GET /.well-known/openid-configuration",
@@ -78,6 +79,7 @@ fn every_documented_operation_is_served_and_every_served_one_documented() {
         "PATCH /api/users/me",
         "POST /api/auth/forgot-password",
         "POST /api/auth/login",
+        "POST /api/auth/login/mfa",
         "POST /api/auth/logout",
         "POST /api/auth/logout-all",
         "POST /api/auth/refresh",
@@ -85,6 +87,8 @@ fn every_documented_operation_is_served_and_every_served_one_documented() {
         "POST /api/auth/resend-verification",
         "POST /api/auth/reset-password",
         "POST /api/auth/verify-email",
+        "POST /api/users/me/mfa/totp",
+        "POST /api/users/me/mfa/totp/confirm",
         "POST /api/users/me/password",
     ];
     assert_eq!(documented, expected);

@@ -205,10 +205,14 @@ pub fn reauthenticate(
     // The hash as stored now (a change that just happened counts).
     let current = attempt.user.as_ref().unwrap_or(user);
     if !passwords::verify(password, &current.password_hash) {
-        record_failure(store, current, attempt.sets_lock, client)?;
+        record_failure(store, current, EventKind::LoginFailed, attempt.sets_lock, client)?;
         return Ok(Reauth::WrongPassword);
     }
-    store.clear_login_attempts(&user.email)?;
+    // With two-factor on, the password alone proves too little to clear the
+    // count: the code that follows it does (`mfa::spend_code`'s caller).
+    if !current.mfa_enabled {
+        store.clear_login_attempts(&user.email)?;
+    }
     Ok(Reauth::Confirmed)
 }
 

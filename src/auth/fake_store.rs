@@ -6,9 +6,10 @@ use std::cell::{Cell, RefCell};
 
 use crate::error::StoreError;
 use crate::store::{
-    AccountChange, ChangeProof, Client, KnownRefreshToken, LoginAttempt, MintedToken, NewEvent,
-    NewSession, NewUser, ProfileUpdate, RevokeReason, Rotation, SecurityEvent, SessionInfo, Store,
-    Throttle, TokenKind, TokenRequest, User, UserSession,
+    AccountChange, ChangeProof, Client, EventKind, FactorConfirmation, KnownRefreshToken,
+    LoginAttempt, MfaFactor, MfaTokenInfo, MintedToken, NewEvent, NewMfaToken, NewSession, NewUser,
+    ProfileUpdate, RevokeReason, Rotation, SecurityEvent, SessionInfo, Store, Throttle, TokenKind,
+    TokenRequest, User, UserSession,
 };
 
 #[derive(Default)]
@@ -26,6 +27,12 @@ pub struct FakeStore {
     /// Events recorded, the revocations' included (kind and session).
     pub events: RefCell<Vec<NewEvent>>,
     pub tokens: RefCell<Vec<FakeToken>>,
+    /// Each user's TOTP factor.
+    pub factors: RefCell<Vec<(String, MfaFactor)>>,
+    /// (digest, user id, used) of each recovery code.
+    pub recovery_codes: RefCell<Vec<(Vec<u8>, String, bool)>>,
+    /// (digest, user id, failures, spent) of each `mfa_token`.
+    pub mfa_tokens: RefCell<Vec<(Vec<u8>, String, i64, bool)>>,
 }
 
 /// A one-time token minted.
@@ -47,6 +54,7 @@ pub struct FakeSession {
     pub retired: Vec<(Vec<u8>, i64)>,
     pub refresh_lifetime_secs: u64,
     pub revoked: Option<RevokeReason>,
+    pub amr: String,
 }
 
 impl FakeSession {
@@ -58,6 +66,7 @@ impl FakeSession {
             retired: Vec::new(),
             refresh_lifetime_secs: 3600,
             revoked: None,
+            amr: "pwd".into(),
         }
     }
 }
@@ -71,6 +80,7 @@ pub fn user(id: &str, email: &str, password_hash: &str, verified: bool) -> User 
         photo: None,
         role: "user".into(),
         verified,
+        mfa_enabled: false,
         created_at_us: 0,
         updated_at_us: 0,
     }
@@ -194,6 +204,7 @@ impl Store for FakeStore {
     fn create_session(&self, new: &NewSession) -> Result<(), StoreError> {
         let mut session = FakeSession::new(&new.id, &new.user_id, new.refresh_digest.clone());
         session.refresh_lifetime_secs = new.refresh_lifetime_secs;
+        session.amr = new.amr.clone();
         self.add_session(session);
         Ok(())
     }
@@ -234,6 +245,7 @@ impl Store for FakeStore {
             user_id: session.user_id.clone(),
             user: self.user_by_id(&session.user_id),
             refresh_lifetime_secs: lifetime_secs as i64,
+            amr: session.amr.clone(),
         }))
     }
 
@@ -251,6 +263,7 @@ impl Store for FakeStore {
                 user: self.user_by_id(&s.user_id),
                 retired_ms_ago,
                 session_active: s.revoked.is_none(),
+                amr: s.amr.clone(),
             })
         });
         Ok(found)
@@ -445,5 +458,161 @@ impl Store for FakeStore {
         let before = self.users.borrow().len();
         self.users.borrow_mut().retain(|u| u.id != user_id);
         Ok(self.users.borrow().len() < before)
+    }
+
+    fn mfa_factor(&self, user_id: &str) -> Result<Option<MfaFactor>, StoreError> {
+        Ok(self
+            .factors
+            .borrow()
+            .iter()
+            .find(|(id, _)| id == user_id)
+            .map(|(_, f)| f.clone()))
+    }
+
+    fn save_pending_factor(&self, user_id: &str, sealed_secret: &[u8]) -> Result<bool, StoreError> {
+        if self.mfa_factor(user_id)?.is_some_and(|f| f.confirmed) {
+            return Ok(false);
+        }
+        let mut factors = self.factors.borrow_mut();
+        factors.retain(|(id, _)| id != user_id);
+        factors.push((
+            user_id.into(),
+            MfaFactor {
+                sealed_secret: sealed_secret.to_vec(),
+                confirmed: false,
+                last_step: None,
+            },
+        ));
+        Ok(true)
+    }
+
+    fn confirm_factor(&self, c: &FactorConfirmation) -> Result<bool, StoreError> {
+        {
+            let mut factors = self.factors.borrow_mut();
+            let Some((_, factor)) = factors
+                .iter_mut()
+                .find(|(id, f)| id == &c.user_id && !f.confirmed)
+            else {
+                return Ok(false);
+            };
+            factor.confirmed = true;
+            factor.last_step = Some(c.step);
+            if let Some(sealed) = &c.reseal {
+                factor.sealed_secret = sealed.clone();
+            }
+        }
+        let mut codes = self.recovery_codes.borrow_mut();
+        codes.retain(|(_, id, _)| id != &c.user_id);
+        codes.extend(
+            c.recovery_digests
+                .iter()
+                .map(|d| (d.clone(), c.user_id.clone(), false)),
+        );
+        self.revoke_where(RevokeReason::SessionRevoked, |s| {
+            s.user_id == c.user_id && s.id != c.keep_session
+        });
+        self.record_events(&[NewEvent {
+            user_id: c.user_id.clone(),
+            kind: EventKind::MfaEnabled,
+            client: c.client.clone(),
+            session_id: Some(c.keep_session.clone()),
+        }])?;
+        Ok(true)
+    }
+
+    fn accept_totp_step(
+        &self,
+        user_id: &str,
+        step: u64,
+        reseal: Option<&[u8]>,
+    ) -> Result<bool, StoreError> {
+        let mut factors = self.factors.borrow_mut();
+        let Some((_, factor)) = factors.iter_mut().find(|(id, f)| {
+            id == user_id && f.confirmed && f.last_step.is_none_or(|last| step > last)
+        }) else {
+            return Ok(false);
+        };
+        factor.last_step = Some(step);
+        if let Some(sealed) = reseal {
+            factor.sealed_secret = sealed.to_vec();
+        }
+        Ok(true)
+    }
+
+    fn use_recovery_code(&self, user_id: &str, digest: &[u8]) -> Result<bool, StoreError> {
+        let mut codes = self.recovery_codes.borrow_mut();
+        let Some(code) = codes
+            .iter_mut()
+            .find(|(d, id, used)| d == digest && id == user_id && !used)
+        else {
+            return Ok(false);
+        };
+        code.2 = true;
+        Ok(true)
+    }
+
+    fn delete_factor(
+        &self,
+        user_id: &str,
+        session_id: &str,
+        client: &Client,
+    ) -> Result<bool, StoreError> {
+        if !self.mfa_factor(user_id)?.is_some_and(|f| f.confirmed) {
+            return Ok(false);
+        }
+        self.factors.borrow_mut().retain(|(id, _)| id != user_id);
+        self.recovery_codes
+            .borrow_mut()
+            .retain(|(_, id, _)| id != user_id);
+        self.mfa_tokens.borrow_mut().retain(|t| t.1 != user_id);
+        self.record_events(&[NewEvent {
+            user_id: user_id.into(),
+            kind: EventKind::MfaDisabled,
+            client: client.clone(),
+            session_id: Some(session_id.into()),
+        }])?;
+        Ok(true)
+    }
+
+    fn create_mfa_token(&self, token: &NewMfaToken) -> Result<(), StoreError> {
+        self.mfa_tokens.borrow_mut().push((
+            token.digest.clone(),
+            token.user_id.clone(),
+            0,
+            false,
+        ));
+        Ok(())
+    }
+
+    fn find_mfa_token(&self, digest: &[u8]) -> Result<Option<MfaTokenInfo>, StoreError> {
+        let tokens = self.mfa_tokens.borrow();
+        Ok(tokens
+            .iter()
+            .find(|t| t.0 == digest)
+            .map(|(_, user_id, failures, spent)| MfaTokenInfo {
+                user: self.user_by_id(user_id),
+                live: !spent && *failures < 5,
+            }))
+    }
+
+    fn count_mfa_token_failure(&self, digest: &[u8]) -> Result<(), StoreError> {
+        for token in self.mfa_tokens.borrow_mut().iter_mut() {
+            if token.0 == digest {
+                token.2 += 1;
+            }
+        }
+        Ok(())
+    }
+
+    fn spend_mfa_token(&self, digest: &[u8]) -> Result<bool, StoreError> {
+        let mut tokens = self.mfa_tokens.borrow_mut();
+        let Some(token) = tokens
+            .iter_mut()
+            .find(|t| t.0 == digest && !t.3)
+        else {
+            return Ok(false);
+        };
+        token.3 = true;
+        Ok(true)
     }
 }

@@ -20,6 +20,9 @@ pub enum LoginOutcome {
     WrongCredentials,
     /// The password checked out but the email is not verified yet.
     Unverified,
+    /// The password checked out and two-factor is on: the code comes next
+    /// (`mfa::start_second_step`). Nothing was cleared.
+    MfaRequired(User),
     LoggedIn(User),
 }
 
@@ -53,29 +56,36 @@ pub fn login(
     };
     let Some(user) = attempt.user.as_ref().filter(|_| password_matches) else {
         if let Some(user) = &attempt.user {
-            record_failure(store, user, attempt.sets_lock, client)?;
+            record_failure(store, user, EventKind::LoginFailed, attempt.sets_lock, client)?;
         }
         return Ok(LoginOutcome::WrongCredentials);
     };
     let user = user.clone();
     // Only a login that succeeds clears the email's failed attempts: the
-    // right password of an unverified user leaves this one counted.
+    // right password of an unverified user leaves this one counted, and so
+    // does the right password alone when two-factor is on (else whoever
+    // knows the password could guess codes without end).
     if !user.verified {
         return Ok(LoginOutcome::Unverified);
     }
-    store.clear_login_attempts(email)?;
     if passwords::needs_rehash(&user.password_hash) {
         upgrade_password_hash(store, &user.id, password);
     }
+    if user.mfa_enabled {
+        return Ok(LoginOutcome::MfaRequired(user));
+    }
+    store.clear_login_attempts(email)?;
     Ok(LoginOutcome::LoggedIn(user))
 }
 
-/// A registered user's failed login, and the lock it set (once per lock):
-/// recorded right after the attempt (its outcome is known only after the
-/// password check).
+/// A registered user's failed login (`failure`: `login_failed` for a
+/// password, `mfa_failed` for a code), and the lock it set (once per
+/// lock): recorded right after the attempt (its outcome is known only
+/// after the check).
 pub(super) fn record_failure(
     store: &dyn Store,
     user: &User,
+    failure: EventKind,
     locked_now: bool,
     client: &Client,
 ) -> Result<(), StoreError> {
@@ -85,7 +95,7 @@ pub(super) fn record_failure(
         client: client.clone(),
         session_id: None,
     };
-    let mut events = vec![event(EventKind::LoginFailed)];
+    let mut events = vec![event(failure)];
     if locked_now {
         events.push(event(EventKind::LoginLocked));
         log::security(&format!(
@@ -251,5 +261,18 @@ mod tests {
         let store = store_with(WEAK_HASH, true);
         log_in(&store, WEAK_PASSWORD);
         assert!(recorded(&store).is_empty());
+    }
+
+    #[test]
+    fn with_two_factor_on_the_right_password_asks_for_the_code_and_clears_nothing() {
+        let mut ada = user("u1", EMAIL, WEAK_HASH, true);
+        ada.mfa_enabled = true;
+        let store = FakeStore::with_users(vec![ada]);
+        assert!(matches!(
+            log_in(&store, WEAK_PASSWORD),
+            LoginOutcome::MfaRequired(u) if u.id == "u1"
+        ));
+        assert!(store.cleared.borrow().is_empty());
+        assert_eq!(*store.counted.borrow(), [EMAIL], "the attempt stays counted");
     }
 }

@@ -4,7 +4,7 @@
 //! owner cannot both go on refreshing).
 
 use super::refresh;
-use super::tokens::AccessIdentity;
+use super::tokens::{AccessIdentity, Amr};
 use crate::error::StoreError;
 use crate::log;
 use crate::store::{Client, RevokeReason, Store};
@@ -66,6 +66,7 @@ pub fn refresh(
             session: AccessIdentity {
                 user_id: rotation.user_id,
                 session_id: rotation.session_id,
+                amr: Amr::from_stored(&rotation.amr),
             },
             refresh_lifetime_secs: rotation.refresh_lifetime_secs,
         });
@@ -95,6 +96,7 @@ pub fn refresh(
     let session = AccessIdentity {
         user_id: known.user_id,
         session_id: known.session_id,
+        amr: Amr::from_stored(&known.amr),
     };
     let grace_ms = policy.reuse_grace_secs as i64 * 1000;
     if retired_ms_ago < grace_ms {
@@ -134,6 +136,7 @@ mod tests {
         AccessIdentity {
             user_id: "u1".into(),
             session_id: "s1".into(),
+            amr: Amr::Password,
         }
     }
 

@@ -2,7 +2,7 @@
 //! login, looked up behind every access token, ended by logout.
 
 use super::refresh;
-use super::tokens::AccessIdentity;
+use super::tokens::{AccessIdentity, Amr};
 use crate::error::StoreError;
 use crate::log;
 use crate::store::{Client, NewSession, RevokeReason, Store, User};
@@ -25,11 +25,12 @@ pub struct StartedSession {
 }
 
 /// Starts a session for `user_id` whose first refresh token is
-/// `refresh_token`.
+/// `refresh_token`, its login authenticated as `amr` says.
 pub fn start(
     store: &dyn Store,
     user_id: &str,
     refresh_token: &str,
+    amr: Amr,
     lifetimes: SessionLifetimes,
     client: &Client,
 ) -> Result<StartedSession, StoreError> {
@@ -42,6 +43,7 @@ pub fn start(
         refresh_digest: refresh::digest(refresh_token),
         refresh_lifetime_secs,
         absolute_timeout_secs: lifetimes.absolute_timeout_secs,
+        amr: amr.stored(),
         client: client.clone(),
         event_retention_secs: lifetimes.event_retention_secs,
     })?;
@@ -49,6 +51,7 @@ pub fn start(
         identity: AccessIdentity {
             user_id: user_id.to_owned(),
             session_id,
+            amr,
         },
         refresh_lifetime_secs,
     })
@@ -134,6 +137,7 @@ mod tests {
         AccessIdentity {
             user_id: "u1".into(),
             session_id: session_id.into(),
+            amr: Amr::Password,
         }
     }
 
@@ -153,7 +157,14 @@ mod tests {
             absolute_timeout_secs: 600,
             event_retention_secs: 86_400,
         };
-        let started = start(&store, "u1", "first-token", lifetimes, &Client::default()).unwrap();
+        let started = start(
+            &store,
+            "u1",
+            "first-token",
+            Amr::Password,
+            lifetimes,
+            &Client::default(),
+        ).unwrap();
         assert_eq!(started.refresh_lifetime_secs, 600);
         assert_eq!(started.identity.user_id, "u1");
         let stored = store.session(&started.identity.session_id);
@@ -175,6 +186,7 @@ mod tests {
         let gone = AccessIdentity {
             user_id: "deleted".into(),
             session_id: "ended".into(),
+            amr: Amr::Password,
         };
         assert_eq!(current_user(&store, &gone).unwrap(), CurrentUser::UserGone);
         let unverified = store_with_sessions(false, &["s1"]);

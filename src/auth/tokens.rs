@@ -21,15 +21,50 @@ pub struct AccessClaims {
     pub sid: String,
     #[serde(rename = "type")]
     pub kind: String,
+    /// How the session's login was authenticated (RFC 8176 values).
+    #[serde(default)]
+    pub amr: Vec<String>,
 }
 
 pub const ACCESS_TYPE: &str = "access";
+
+/// How a session's login was authenticated: the `amr` claim (RFC 8176),
+/// kept by the session so that refreshed access tokens carry it too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Amr {
+    #[default]
+    Password,
+    PasswordAndOtp,
+}
+
+impl Amr {
+    pub fn values(self) -> &'static [&'static str] {
+        match self {
+            Amr::Password => &["pwd"],
+            Amr::PasswordAndOtp => &["pwd", "otp"],
+        }
+    }
+
+    /// As the session row keeps it: the values separated by spaces.
+    pub fn stored(self) -> String {
+        self.values().join(" ")
+    }
+
+    pub fn from_stored(stored: &str) -> Amr {
+        if stored.split(' ').any(|value| value == "otp") {
+            Amr::PasswordAndOtp
+        } else {
+            Amr::Password
+        }
+    }
+}
 
 /// Who an access token speaks for.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AccessIdentity {
     pub user_id: String,
     pub session_id: String,
+    pub amr: Amr,
 }
 
 /// `iss` and `aud` when configured.
@@ -49,6 +84,7 @@ pub fn issue_access_token(
     let custom = AccessClaims {
         sid: identity.session_id.clone(),
         kind: ACCESS_TYPE.into(),
+        amr: identity.amr.values().iter().map(|v| (*v).to_owned()).collect(),
     };
     let mut claims = Claims::with_custom_claims(custom, Duration::from_secs(lifetime_secs))
         .with_subject(&identity.user_id)
@@ -116,9 +152,11 @@ pub fn verify_access_token(
     if uuid::Uuid::parse_str(&claims.custom.sid).is_err() {
         return Err(TokenRejection::WrongType);
     }
+    let amr = Amr::from_stored(&claims.custom.amr.join(" "));
     Ok(AccessIdentity {
         user_id,
         session_id: claims.custom.sid,
+        amr,
     })
 }
 
@@ -145,6 +183,7 @@ mod tests {
         AccessIdentity {
             user_id: "8a4c1e3e-1111-4d6a-9a55-000000000001".into(),
             session_id: "0f6a7c1e-2222-4d6a-9a55-000000000002".into(),
+            amr: Amr::Password,
         }
     }
 
@@ -153,6 +192,7 @@ mod tests {
         let custom = AccessClaims {
             sid: identity().session_id,
             kind: kind.into(),
+            amr: vec!["pwd".into()],
         };
         Claims::with_custom_claims(custom, Duration::from_secs(lifetime_secs))
             .with_subject(identity().user_id)
@@ -305,5 +345,28 @@ mod tests {
             verify_access_token(&token, Algorithm::RS256, &[public], &Audience::default()),
             Err(TokenRejection::WrongType)
         );
+    }
+
+    #[test]
+    fn amr_is_pwd_or_pwd_otp_and_survives_a_round_trip() {
+        let (signing, _) = rsa_keys();
+        for (amr, claim) in [
+            (Amr::Password, serde_json::json!(["pwd"])),
+            (Amr::PasswordAndOtp, serde_json::json!(["pwd", "otp"])),
+        ] {
+            let identity = AccessIdentity {
+                amr,
+                ..identity()
+            };
+            let token = issue_access_token(&signing, &identity, 900, &Audience::default()).unwrap();
+            assert_eq!(part(&token, 1)["amr"], claim);
+            let public = signing.public_key();
+            let verified =
+                verify_access_token(&token, Algorithm::RS256, &[public], &Audience::default());
+            assert_eq!(verified.unwrap().amr, amr);
+            assert_eq!(Amr::from_stored(&amr.stored()), amr);
+        }
+        assert_eq!(Amr::PasswordAndOtp.stored(), "pwd otp");
+        assert_eq!(Amr::from_stored("pwd"), Amr::Password);
     }
 }

@@ -115,6 +115,90 @@ pub struct DeleteAccountRequest {
     pub code: Option<String>,
 }
 
+/// `POST /api/users/me/mfa/totp`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PasswordBody {
+    pub password: String,
+}
+
+/// `POST /api/users/me/mfa/totp/confirm`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CodeBody {
+    pub code: String,
+}
+
+/// `DELETE /api/users/me/mfa/totp`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DisableMfaRequest {
+    pub password: String,
+    pub code: String,
+}
+
+/// `POST /api/auth/login/mfa`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoginMfaRequest {
+    pub mfa_token: String,
+    pub code: String,
+}
+
+fn password_field(fields: &mut Fields) -> Option<String> {
+    let password = fields.string("password");
+    fields.length("password", password, LOGIN_PASSWORD)
+}
+
+fn code_field(fields: &mut Fields) -> Option<String> {
+    let code = fields.string("code");
+    fields.length("code", code, CODE)
+}
+
+impl PasswordBody {
+    pub fn from_json(object: &Map<String, Value>) -> Result<Self, ApiError> {
+        let mut fields = Fields::new(object);
+        let password = password_field(&mut fields);
+        fields.finish()?;
+        password
+            .map(|password| PasswordBody { password })
+            .ok_or(ApiError::Validation(Vec::new()))
+    }
+}
+
+impl CodeBody {
+    pub fn from_json(object: &Map<String, Value>) -> Result<Self, ApiError> {
+        let mut fields = Fields::new(object);
+        let code = code_field(&mut fields);
+        fields.finish()?;
+        code.map(|code| CodeBody { code })
+            .ok_or(ApiError::Validation(Vec::new()))
+    }
+}
+
+impl DisableMfaRequest {
+    pub fn from_json(object: &Map<String, Value>) -> Result<Self, ApiError> {
+        let mut fields = Fields::new(object);
+        let password = password_field(&mut fields);
+        let code = code_field(&mut fields);
+        fields.finish()?;
+        match (password, code) {
+            (Some(password), Some(code)) => Ok(DisableMfaRequest { password, code }),
+            _ => Err(ApiError::Validation(Vec::new())),
+        }
+    }
+}
+
+impl LoginMfaRequest {
+    pub fn from_json(object: &Map<String, Value>) -> Result<Self, ApiError> {
+        let mut fields = Fields::new(object);
+        let mfa_token = fields.string("mfa_token");
+        let mfa_token = fields.length("mfa_token", mfa_token, ONE_TIME_TOKEN);
+        let code = code_field(&mut fields);
+        fields.finish()?;
+        match (mfa_token, code) {
+            (Some(mfa_token), Some(code)) => Ok(LoginMfaRequest { mfa_token, code }),
+            _ => Err(ApiError::Validation(Vec::new())),
+        }
+    }
+}
+
 impl TokenBody {
     pub fn from_json(object: &Map<String, Value>) -> Result<Self, ApiError> {
         let mut fields = Fields::new(object);
@@ -193,8 +277,7 @@ impl ChangePasswordRequest {
 impl DeleteAccountRequest {
     pub fn from_json(object: &Map<String, Value>) -> Result<Self, ApiError> {
         let mut fields = Fields::new(object);
-        let password = fields.string("password");
-        let password = fields.length("password", password, LOGIN_PASSWORD);
+        let password = password_field(&mut fields);
         let code = fields.optional_string("code");
         let code = fields.length("code", code, CODE);
         fields.finish()?;

@@ -5,7 +5,7 @@ use super::{cors, Request, Response};
 use crate::config::Config;
 use crate::email::Transport;
 use crate::error::ApiError;
-use crate::routes::{accounts, auth, devices, health, jwks, openapi, users, Context};
+use crate::routes::{accounts, auth, devices, health, jwks, mfa, openapi, users, Context};
 use crate::store::Store;
 
 type Handler = fn(&Context) -> Result<Response, ApiError>;
@@ -17,6 +17,7 @@ const ROUTES: &[Route] = &[
     ("/api/healthchecker", &[("GET", |_| health::check())]),
     ("/api/auth/register", &[("POST", auth::register)]),
     ("/api/auth/login", &[("POST", auth::login)]),
+    ("/api/auth/login/mfa", &[("POST", auth::login_mfa)]),
     (
         "/api/auth/refresh",
         &[("GET", auth::refresh), ("POST", auth::refresh)],
@@ -60,6 +61,11 @@ const ROUTES: &[Route] = &[
         &[("DELETE", devices::revoke_session)],
     ),
     ("/api/users/me/events", &[("GET", devices::events)]),
+    (
+        "/api/users/me/mfa/totp",
+        &[("POST", mfa::enroll), ("DELETE", mfa::disable)],
+    ),
+    ("/api/users/me/mfa/totp/confirm", &[("POST", mfa::confirm)]),
     ("/.well-known/jwks.json", &[("GET", jwks::keys)]),
     (
         "/.well-known/openid-configuration",
@@ -350,7 +356,8 @@ mod tests {
         assert!(all.contains(&("/api/auth/refresh", "POST")));
         assert!(all.contains(&("/api/users/me/sessions/{id}", "DELETE")));
         assert!(all.contains(&("/api/users/me", "PATCH")));
-        assert_eq!(all.len(), 22);
+        assert!(all.contains(&("/api/users/me/mfa/totp", "DELETE")));
+        assert_eq!(all.len(), 26);
     }
 
     #[test]

@@ -4,15 +4,18 @@ use serde_json::json;
 
 use super::accounts::{mailer, verification_email};
 use super::caller::{check_csrf, client, verify_access, NOT_LOGGED_IN};
+use super::mfa::{unix_now_secs, INVALID_CODE};
 use super::signer::Signer;
 use super::Context;
 use crate::auth::accounts;
 use crate::auth::login::{self, LoginOutcome};
+use crate::auth::mfa::{self, SecondStep};
+use crate::auth::tokens::Amr;
 use crate::auth::passwords;
 use crate::auth::refresh::{self, looks_like_jwt};
 use crate::auth::rotation::{self, RefreshOutcome, RefreshPolicy, Refusal};
 use crate::auth::session::{self, SessionLifetimes};
-use crate::auth::validation::{LoginRequest, RegisterRequest};
+use crate::auth::validation::{LoginMfaRequest, LoginRequest, RegisterRequest};
 use crate::error::ApiError;
 use crate::http::body::json_object;
 use crate::http::cookies::expired_token_cookies;
@@ -60,11 +63,7 @@ pub fn login(ctx: &Context) -> Result<Response, ApiError> {
     // Every setting and key the answer needs is read before the password
     // is checked: a malformed or weak one is a `503` that counts no attempt,
     // whatever the password.
-    let lifetimes = SessionLifetimes {
-        refresh_secs: ctx.config.refresh_token_lifetime_secs()?,
-        absolute_timeout_secs: ctx.config.session_absolute_timeout_secs()?,
-        event_retention_secs: ctx.config.security_event_retention_secs()?,
-    };
+    let lifetimes = session_lifetimes(ctx)?;
     let signer = Signer::new(ctx)?;
     match login::login(
         ctx.store,
@@ -78,8 +77,50 @@ pub fn login(ctx: &Context) -> Result<Response, ApiError> {
         }
         LoginOutcome::WrongCredentials => Err(ApiError::BadRequest("Incorrect Email or Password")),
         LoginOutcome::Unverified => Err(ApiError::unauthorized("Please verify your email address")),
-        LoginOutcome::LoggedIn(user) => start_session(ctx, &signer, lifetimes, &user.id),
+        LoginOutcome::MfaRequired(user) => {
+            let mfa_token = mfa::start_second_step(ctx.store, &user, &client(ctx))?;
+            Ok(Response::json(
+                200,
+                &json!({"status": "mfa_required", "mfa_token": mfa_token}),
+            ))
+        }
+        LoginOutcome::LoggedIn(user) => {
+            start_session(ctx, &signer, lifetimes, &user.id, Amr::Password)
+        }
     }
+}
+
+/// `POST /api/auth/login/mfa`: the second step, with a TOTP or recovery code.
+pub fn login_mfa(ctx: &Context) -> Result<Response, ApiError> {
+    let request = LoginMfaRequest::from_json(&json_object(ctx.request)?)?;
+    let (throttle, lifetimes) = (throttle(ctx)?, session_lifetimes(ctx)?);
+    let (signer, keys) = (Signer::new(ctx)?, ctx.config.required_mfa_keys()?);
+    match mfa::finish_login(
+        ctx.store,
+        &keys,
+        throttle,
+        &request.mfa_token,
+        &request.code,
+        unix_now_secs(),
+        &client(ctx),
+    )? {
+        SecondStep::InvalidToken => Err(ApiError::unauthorized("Invalid or expired token")),
+        SecondStep::Locked { retry_after_secs } => {
+            Err(ApiError::TooManyRequests { retry_after_secs })
+        }
+        SecondStep::WrongCode => Err(INVALID_CODE),
+        SecondStep::LoggedIn(user) => {
+            start_session(ctx, &signer, lifetimes, &user.id, Amr::PasswordAndOtp)
+        }
+    }
+}
+
+fn session_lifetimes(ctx: &Context) -> Result<SessionLifetimes, ApiError> {
+    Ok(SessionLifetimes {
+        refresh_secs: ctx.config.refresh_token_lifetime_secs()?,
+        absolute_timeout_secs: ctx.config.session_absolute_timeout_secs()?,
+        event_retention_secs: ctx.config.security_event_retention_secs()?,
+    })
 }
 
 /// `login_max_failures` within `login_lockout_seconds`.
@@ -96,9 +137,17 @@ fn start_session(
     signer: &Signer,
     lifetimes: SessionLifetimes,
     user_id: &str,
+    amr: Amr,
 ) -> Result<Response, ApiError> {
     let refresh_token = refresh::generate().map_err(ApiError::internal)?;
-    let started = session::start(ctx.store, user_id, &refresh_token, lifetimes, &client(ctx))?;
+    let started = session::start(
+        ctx.store,
+        user_id,
+        &refresh_token,
+        amr,
+        lifetimes,
+        &client(ctx),
+    )?;
     signer.login_response(
         &started.identity,
         &refresh_token,

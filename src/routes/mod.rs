@@ -10,6 +10,7 @@ mod caller;
 pub mod devices;
 pub mod health;
 pub mod jwks;
+pub mod mfa;
 pub mod openapi;
 mod signer;
 pub mod users;

@@ -6,6 +6,7 @@ use serde_json::json;
 use super::accounts::mailer;
 use super::auth::{cookies_cleared, throttle};
 use super::caller::{client, signed_in};
+use super::mfa::require_code;
 use super::Context;
 use crate::auth::accounts::{self, Reauth};
 use crate::auth::validation::{ChangePasswordRequest, DeleteAccountRequest, ProfileRequest};
@@ -71,8 +72,16 @@ pub fn delete_me(ctx: &Context) -> Result<Response, ApiError> {
     let (_, user) = signed_in(ctx)?;
     let body = DeleteAccountRequest::from_json(&json_object(ctx.request)?)?;
     let (throttle, secure) = (throttle(ctx)?, ctx.config.cookie_secure()?);
+    // Read before the password counts: a missing key is a `503` first.
+    let keys = match user.mfa_enabled {
+        true => Some(ctx.config.required_mfa_keys()?),
+        false => None,
+    };
     refuse_locked(ctx, &user)?;
     confirm_password(ctx, throttle, &user, &body.password)?;
+    if let Some(keys) = &keys {
+        require_code(ctx, keys, throttle, &user, body.code.as_deref())?;
+    }
     if !accounts::delete_account(ctx.store, &user, &client(ctx))? {
         return Err(USER_GONE);
     }
@@ -87,8 +96,8 @@ fn refuse_locked(ctx: &Context, user: &User) -> Result<(), ApiError> {
     }
 }
 
-/// The password re-check, counted as a login attempt.
-fn confirm_password(
+/// The password re-check, counted as a login attempt (`429` once locked).
+pub(super) fn confirm_password(
     ctx: &Context,
     throttle: Throttle,
     user: &User,

@@ -215,6 +215,10 @@ impl<D: Db> SqlStore<D> {
                UPDATE one_time_tokens SET spent_at = now() \
                WHERE $4::text IS NOT NULL AND user_id IN (SELECT id FROM changed) \
                  AND spent_at IS NULL AND token_hash IS DISTINCT FROM $1::bytea), \
+             second_steps AS ( \
+               UPDATE mfa_tokens SET spent_at = now() \
+               WHERE $4::text IS NOT NULL AND user_id IN (SELECT id FROM changed) \
+                 AND spent_at IS NULL), \
              revoked AS ( \
                UPDATE sessions SET revoked_at = now(), revoked_reason = $7 \
                WHERE $4::text IS NOT NULL AND user_id IN (SELECT id FROM changed) \
@@ -353,7 +357,8 @@ impl<D: Db> SqlStore<D> {
         }
     }
 
-    /// Deletes the user with its one-time tokens and events, and revokes
+    /// Deletes the user with its one-time tokens, events and two-factor
+    /// rows (factor, recovery codes, `mfa_token`s), and revokes
     /// its sessions (kept, so that their refresh tokens are known to belong
     /// to a deleted user). `false` when there was no such user.
     pub(super) fn delete_user(&self, user_id: &str) -> Result<bool, StoreError> {
@@ -365,7 +370,11 @@ impl<D: Db> SqlStore<D> {
                        UPDATE sessions SET revoked_at = now(), revoked_reason = 'account_deleted' \
                        WHERE user_id IN (SELECT id FROM gone) AND revoked_at IS NULL), \
                      tokens AS (DELETE FROM one_time_tokens WHERE user_id IN (SELECT id FROM gone)), \
-                     events AS (DELETE FROM security_events WHERE user_id IN (SELECT id FROM gone)) \
+                     events AS (DELETE FROM security_events WHERE user_id IN (SELECT id FROM gone)), \
+                     factors AS (DELETE FROM mfa_factors WHERE user_id IN (SELECT id FROM gone)), \
+                     codes AS ( \
+                       DELETE FROM mfa_recovery_codes WHERE user_id IN (SELECT id FROM gone)), \
+                     second_steps AS (DELETE FROM mfa_tokens WHERE user_id IN (SELECT id FROM gone)) \
                      SELECT count(*)::int8 AS deleted FROM gone",
                     &[text(user_id)],
                 )?

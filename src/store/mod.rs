@@ -19,6 +19,7 @@
 mod accounts;
 pub mod db;
 mod events;
+mod mfa;
 pub mod row;
 pub mod schema;
 mod sessions;
@@ -45,6 +46,8 @@ pub struct User {
     pub photo: Option<String>,
     pub role: String,
     pub verified: bool,
+    /// Two-factor is on (a confirmed TOTP factor).
+    pub mfa_enabled: bool,
     /// Microseconds since the Unix epoch.
     pub created_at_us: i64,
     pub updated_at_us: i64,
@@ -89,6 +92,9 @@ pub struct NewSession {
     pub refresh_digest: Vec<u8>,
     pub refresh_lifetime_secs: u64,
     pub absolute_timeout_secs: u64,
+    /// How the login was authenticated: `pwd`, or `pwd otp` (space-separated
+    /// `amr` values, kept for the session's refreshed access tokens).
+    pub amr: String,
     /// Where the login came from (kept on the session and its `login` event).
     pub client: Client,
     /// Security events older than this are pruned on the way.
@@ -128,6 +134,9 @@ pub enum EventKind {
     PasswordResetRequested,
     PasswordReset,
     PasswordChanged,
+    MfaFailed,
+    MfaEnabled,
+    MfaDisabled,
 }
 
 impl EventKind {
@@ -144,6 +153,9 @@ impl EventKind {
             EventKind::PasswordResetRequested => "password_reset_requested",
             EventKind::PasswordReset => "password_reset",
             EventKind::PasswordChanged => "password_changed",
+            EventKind::MfaFailed => "mfa_failed",
+            EventKind::MfaEnabled => "mfa_enabled",
+            EventKind::MfaDisabled => "mfa_disabled",
         }
     }
 }
@@ -243,6 +255,50 @@ pub struct ProfileUpdate {
     pub photo: Option<Option<String>>,
 }
 
+/// A user's TOTP factor.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MfaFactor {
+    /// The secret sealed under `mfa_encryption_key` (`auth::secret_box`).
+    pub sealed_secret: Vec<u8>,
+    /// `false` while pending (enrolled, not confirmed).
+    pub confirmed: bool,
+    /// The last time step whose code was accepted.
+    pub last_step: Option<u64>,
+}
+
+/// `POST /api/users/me/mfa/totp/confirm`, applied by `Store::confirm_factor`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FactorConfirmation {
+    pub user_id: String,
+    /// The step of the code that confirmed it (remembered: no replay).
+    pub step: u64,
+    /// The secret sealed again under the current key, when an older key opened it.
+    pub reseal: Option<Vec<u8>>,
+    /// SHA-256 of each recovery code.
+    pub recovery_digests: Vec<Vec<u8>>,
+    /// The caller's session: every other one is revoked.
+    pub keep_session: String,
+    pub client: Client,
+}
+
+/// The second step of a login waiting for its code.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewMfaToken {
+    pub digest: Vec<u8>,
+    pub user_id: String,
+    pub lifetime_secs: u64,
+    pub client: Client,
+}
+
+/// An `mfa_token` looked up.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MfaTokenInfo {
+    /// `None` when the user was deleted.
+    pub user: Option<User>,
+    /// Not spent, not expired, fewer than 5 wrong codes.
+    pub live: bool,
+}
+
 /// A successful refresh-token rotation.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Rotation {
@@ -253,6 +309,8 @@ pub struct Rotation {
     /// Seconds the new refresh token lives (sliding, capped by the session's
     /// absolute timeout).
     pub refresh_lifetime_secs: i64,
+    /// The session's `amr` (see [`NewSession::amr`]).
+    pub amr: String,
 }
 
 /// A known refresh token that could not be rotated: the current token of a
@@ -266,6 +324,8 @@ pub struct KnownRefreshToken {
     pub retired_ms_ago: Option<i64>,
     /// Not revoked and not past its absolute timeout.
     pub session_active: bool,
+    /// The session's `amr` (see [`NewSession::amr`]).
+    pub amr: String,
 }
 
 /// A user looked up by id, with whether the named session is still active.
@@ -396,6 +456,36 @@ pub trait Store {
         limit: u32,
         retention_secs: u64,
     ) -> Result<Vec<SecurityEvent>, StoreError>;
+    /// The user's TOTP factor, pending or confirmed.
+    fn mfa_factor(&self, user_id: &str) -> Result<Option<MfaFactor>, StoreError>;
+    /// Saves a pending factor (replacing a pending one); `false` when the
+    /// user's factor is already confirmed.
+    fn save_pending_factor(&self, user_id: &str, sealed_secret: &[u8]) -> Result<bool, StoreError>;
+    /// Confirms the pending factor; `false` when there is none or the step
+    /// was already used.
+    fn confirm_factor(&self, confirmation: &FactorConfirmation) -> Result<bool, StoreError>;
+    /// Accepts a code of `step` for the confirmed factor, once (no replay).
+    fn accept_totp_step(
+        &self,
+        user_id: &str,
+        step: u64,
+        reseal: Option<&[u8]>,
+    ) -> Result<bool, StoreError>;
+    /// Spends an unused recovery code of the user.
+    fn use_recovery_code(&self, user_id: &str, digest: &[u8]) -> Result<bool, StoreError>;
+    /// Turns two-factor off (factor, recovery codes, open `mfa_token`s);
+    /// `false` when it was not on.
+    fn delete_factor(
+        &self,
+        user_id: &str,
+        session_id: &str,
+        client: &Client,
+    ) -> Result<bool, StoreError>;
+    fn create_mfa_token(&self, token: &NewMfaToken) -> Result<(), StoreError>;
+    fn find_mfa_token(&self, digest: &[u8]) -> Result<Option<MfaTokenInfo>, StoreError>;
+    fn count_mfa_token_failure(&self, digest: &[u8]) -> Result<(), StoreError>;
+    /// Spends an open `mfa_token`: of parallel tries, one gets `true`.
+    fn spend_mfa_token(&self, digest: &[u8]) -> Result<bool, StoreError>;
 }
 
 /// The store over one database connection.
@@ -626,6 +716,46 @@ impl<D: Db> Store for SqlStore<D> {
         retention_secs: u64,
     ) -> Result<Vec<SecurityEvent>, StoreError> {
         SqlStore::list_events(self, user_id, before_id, limit, retention_secs)
+    }
+    fn mfa_factor(&self, user_id: &str) -> Result<Option<MfaFactor>, StoreError> {
+        SqlStore::mfa_factor(self, user_id)
+    }
+    fn save_pending_factor(&self, user_id: &str, sealed_secret: &[u8]) -> Result<bool, StoreError> {
+        SqlStore::save_pending_factor(self, user_id, sealed_secret)
+    }
+    fn confirm_factor(&self, confirmation: &FactorConfirmation) -> Result<bool, StoreError> {
+        SqlStore::confirm_factor(self, confirmation)
+    }
+    fn accept_totp_step(
+        &self,
+        user_id: &str,
+        step: u64,
+        reseal: Option<&[u8]>,
+    ) -> Result<bool, StoreError> {
+        SqlStore::accept_totp_step(self, user_id, step, reseal)
+    }
+    fn use_recovery_code(&self, user_id: &str, digest: &[u8]) -> Result<bool, StoreError> {
+        SqlStore::use_recovery_code(self, user_id, digest)
+    }
+    fn delete_factor(
+        &self,
+        user_id: &str,
+        session_id: &str,
+        client: &Client,
+    ) -> Result<bool, StoreError> {
+        SqlStore::delete_factor(self, user_id, session_id, client)
+    }
+    fn create_mfa_token(&self, token: &NewMfaToken) -> Result<(), StoreError> {
+        SqlStore::create_mfa_token(self, token)
+    }
+    fn find_mfa_token(&self, digest: &[u8]) -> Result<Option<MfaTokenInfo>, StoreError> {
+        SqlStore::find_mfa_token(self, digest)
+    }
+    fn count_mfa_token_failure(&self, digest: &[u8]) -> Result<(), StoreError> {
+        SqlStore::count_mfa_token_failure(self, digest)
+    }
+    fn spend_mfa_token(&self, digest: &[u8]) -> Result<bool, StoreError> {
+        SqlStore::spend_mfa_token(self, digest)
     }
 }
 

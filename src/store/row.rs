@@ -78,6 +78,14 @@ impl Row {
         self.opt_int(column)?.ok_or_else(|| null(column))
     }
 
+    pub fn opt_bytes(&self, column: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        match self.value(column)? {
+            Value::Null => Ok(None),
+            Value::Bytes(b) => Ok(Some(b.clone())),
+            other => Err(unexpected(column, other)),
+        }
+    }
+
     /// A boolean; SQLite has none and answers 0 or 1.
     pub fn boolean(&self, column: &str) -> Result<bool, StoreError> {
         match self.value(column)? {
@@ -102,6 +110,7 @@ impl Row {
             photo: self.opt_text("photo")?,
             role: self.text("role")?,
             verified: self.boolean("verified")?,
+            mfa_enabled: self.boolean("mfa_enabled")?,
             created_at_us: self.int("created_us")?,
             updated_at_us: self.int("updated_us")?,
         }))
@@ -132,6 +141,7 @@ mod tests {
             "photo",
             "role",
             "verified",
+            "mfa_enabled",
             "created_us",
             "updated_us",
         ];
@@ -145,6 +155,7 @@ mod tests {
                 Value::Null,
                 Value::Text("user".into()),
                 verified,
+                Value::Bool(false),
                 Value::Int(1),
                 Value::Int(2),
             ],

@@ -67,6 +67,7 @@ pub const POSTGRES: &[Migration] = &[
     migration!(5, "postgres", "V5__session_devices_and_security_events.sql"),
     migration!(6, "postgres", "V6__one_time_tokens.sql"),
     migration!(7, "postgres", "V7__email_sends.sql"),
+    migration!(8, "postgres", "V8__two_factor.sql"),
 ];
 
 /// `migrations/sqlite`, in order.
@@ -75,6 +76,7 @@ pub const SQLITE: &[Migration] = &[
     migration!(2, "sqlite", "V2__session_devices_and_security_events.sql"),
     migration!(3, "sqlite", "V3__one_time_tokens.sql"),
     migration!(4, "sqlite", "V4__email_sends.sql"),
+    migration!(5, "sqlite", "V5__two_factor.sql"),
 ];
 
 /// The advisory lock key that serialises migrations of one database.

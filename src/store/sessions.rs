@@ -36,10 +36,10 @@ impl<D: Db> SqlStore<D> {
                          WHERE at < now() - $8::int8 * interval '1 second' LIMIT {PRUNE_BATCH})), \
                      started AS ( \
                        INSERT INTO sessions (id, user_id, refresh_token_hash, expires_at, \
-                         absolute_expires_at, user_agent, ip) \
+                         absolute_expires_at, user_agent, ip, amr) \
                        VALUES ($1::text::uuid, $2::text::uuid, $3, \
                          now() + $4::int8 * interval '1 second', \
-                         now() + $5::int8 * interval '1 second', $6, $7) \
+                         now() + $5::int8 * interval '1 second', $6, $7, $9) \
                        RETURNING id, user_id) \
                      INSERT INTO security_events (user_id, type, ip, user_agent, session_id) \
                      SELECT user_id, 'login', $7, $6, id FROM started"
@@ -53,6 +53,7 @@ impl<D: Db> SqlStore<D> {
                     opt_text(client.user_agent.as_deref()),
                     opt_text(client.ip.as_deref()),
                     int(session.event_retention_secs),
+                    text(&session.amr),
                 ],
             )?,
             Dialect::Sqlite => {
@@ -76,8 +77,9 @@ impl<D: Db> SqlStore<D> {
                 )?;
                 self.execute(
                     "INSERT INTO sessions (id, user_id, refresh_token_hash, generation, \
-                       created_at, last_used_at, expires_at, absolute_expires_at, user_agent, ip) \
-                     VALUES (?1, ?2, ?3, 0, ?4, ?4, ?4 + ?5, ?4 + ?6, ?7, ?8)",
+                       created_at, last_used_at, expires_at, absolute_expires_at, user_agent, ip, \
+                       amr) \
+                     VALUES (?1, ?2, ?3, 0, ?4, ?4, ?4 + ?5, ?4 + ?6, ?7, ?8, ?9)",
                     &[
                         text(&session.id),
                         text(&session.user_id),
@@ -87,6 +89,7 @@ impl<D: Db> SqlStore<D> {
                         secs_to_us(session.absolute_timeout_secs),
                         opt_text(client.user_agent.as_deref()),
                         opt_text(client.ip.as_deref()),
+                        text(&session.amr),
                     ],
                 )?;
                 self.record_events(&[NewEvent {
@@ -160,11 +163,12 @@ impl<D: Db> SqlStore<D> {
                              AND expires_at > now() AND absolute_expires_at > now() \
                              AND EXISTS (SELECT 1 FROM users WHERE users.id = sessions.user_id \
                                          AND users.verified) \
-                           RETURNING id, user_id, expires_at), \
+                           RETURNING id, user_id, expires_at, amr), \
                          retired AS ( \
                            INSERT INTO retired_refresh_tokens (token_hash, session_id, retired_at) \
                            SELECT $1, id, now() FROM rotated) \
                          SELECT r.id::text AS session_id, r.user_id::text AS session_user_id, \
+                           r.amr AS session_amr, \
                            ceil(extract(epoch from (r.expires_at - now())))::int8 \
                              AS refresh_lifetime, {} \
                          FROM (SELECT 1) AS one \
@@ -182,6 +186,7 @@ impl<D: Db> SqlStore<D> {
                     user_id: row.text("session_user_id")?,
                     user: row.user()?,
                     refresh_lifetime_secs: row.int("refresh_lifetime")?,
+                    amr: row.text("session_amr")?,
                 }))
             }
             Dialect::Sqlite => {
@@ -193,7 +198,7 @@ impl<D: Db> SqlStore<D> {
                        AND expires_at > ?4 AND absolute_expires_at > ?4 \
                        AND EXISTS (SELECT 1 FROM users WHERE users.id = sessions.user_id \
                                    AND users.verified) \
-                     RETURNING id, user_id, expires_at",
+                     RETURNING id, user_id, expires_at, amr",
                     &[
                         bytes(old),
                         bytes(new),
@@ -219,6 +224,7 @@ impl<D: Db> SqlStore<D> {
                     user,
                     user_id,
                     refresh_lifetime_secs: secs_until(rotated.int("expires_at")?, now),
+                    amr: rotated.text("amr")?,
                 }))
             }
         }
@@ -235,6 +241,7 @@ impl<D: Db> SqlStore<D> {
             Dialect::Postgres => self.one_row(
                 &format!(
                     "SELECT s.id::text AS session_id, s.user_id::text AS session_user_id, \
+                       s.amr AS session_amr, \
                        (extract(epoch from (now() - t.retired_at)) * 1000)::int8 AS retired_ms_ago, \
                        (s.revoked_at IS NULL AND s.absolute_expires_at > now()) AS session_active, \
                        {} \
@@ -253,7 +260,7 @@ impl<D: Db> SqlStore<D> {
             // grace period.
             Dialect::Sqlite => self.one_row(
                 &format!(
-                    "SELECT s.id AS session_id, s.user_id AS session_user_id, \
+                    "SELECT s.id AS session_id, s.user_id AS session_user_id, s.amr AS session_amr, \
                        (max(0, ?2 - t.retired_at) + 500) / 1000 AS retired_ms_ago, \
                        (s.revoked_at IS NULL AND s.absolute_expires_at > ?2) AS session_active, {} \
                      FROM (SELECT 1) AS one \
@@ -502,5 +509,6 @@ fn known_refresh_token(row: &Row) -> Result<Option<KnownRefreshToken>, StoreErro
         user: row.user()?,
         retired_ms_ago: row.opt_int("retired_ms_ago")?,
         session_active: row.boolean("session_active")?,
+        amr: row.text("session_amr")?,
     }))
 }

@@ -101,6 +101,11 @@ impl TestStore {
                     "UPDATE security_events SET at = at - $1",
                     "UPDATE one_time_tokens SET created_at = created_at - $1, \
                        expires_at = expires_at - $1, spent_at = spent_at - $1",
+                    "UPDATE mfa_factors SET created_at = created_at - $1, \
+                       confirmed_at = confirmed_at - $1",
+                    "UPDATE mfa_recovery_codes SET used_at = used_at - $1",
+                    "UPDATE mfa_tokens SET created_at = created_at - $1, \
+                       expires_at = expires_at - $1, spent_at = spent_at - $1",
                     "UPDATE login_throttle SET \
                        attempts = ARRAY(SELECT a - $1 FROM unnest(attempts) AS a ORDER BY a), \
                        locked_until = locked_until - $1, last_attempt_at = last_attempt_at - $1",
@@ -172,6 +177,7 @@ fn session(store: &impl Store, user: &User, digest: &[u8]) -> String {
             refresh_digest: digest.to_vec(),
             refresh_lifetime_secs: 3600,
             absolute_timeout_secs: 7200,
+            amr: "pwd".into(),
             client: Client {
                 ip: Some("192.0.2.7".into()),
                 user_agent: Some("TestAgent/1.0".into()),
@@ -811,12 +817,22 @@ fn an_sqlite_database_the_component_created_without_history_is_upgraded_with_its
     let (store, _) = unmigrated(Dialect::Sqlite);
     // The first release's component applied V1 itself and kept no history.
     apply_files(store.db(), &schema::SQLITE[..1]);
-    let user = store.insert_user(&new_user("early@example.com")).unwrap();
+    // Inserted as that release did (the store of today also reads columns
+    // of later versions, and would migrate on its own).
+    store
+        .db()
+        .execute(
+            "INSERT INTO users (id, name, email, password, verified, role, created_at, updated_at) \
+             VALUES ('7d1e2f3a-0000-4000-8000-000000000001', 'Early', 'early@example.com', 'hash', \
+               1, 'user', 1, 1)",
+            &[],
+        )
+        .unwrap();
     let upgrade = schema::upgrade(store.db()).unwrap();
     let all: Vec<i64> = schema::SQLITE.iter().map(|m| m.version).collect();
     assert_eq!(upgrade.applied(), all);
     let found = store
-        .user_with_session(&user.id, "none")
+        .user_with_session("7d1e2f3a-0000-4000-8000-000000000001", "none")
         .unwrap()
         .user
         .unwrap();
@@ -1332,5 +1348,177 @@ fn a_lock_is_read_without_counting() {
         assert_eq!(t.store.login_lock("lo@example.com").unwrap(), Some(30));
         t.advance_secs(10);
         assert_eq!(t.store.login_lock("lo@example.com").unwrap(), Some(20));
+    });
+}
+
+fn confirmation(user: &User, step: u64, keep_session: &str) -> FactorConfirmation {
+    FactorConfirmation {
+        user_id: user.id.clone(),
+        step,
+        reseal: None,
+        recovery_digests: vec![vec![1; 32], vec![2; 32]],
+        keep_session: keep_session.into(),
+        client: NO_CLIENT,
+    }
+}
+
+/// A user with a confirmed factor at `step`, signed in on `kept`, with
+/// another session `other` (revoked by the confirmation).
+fn with_factor(t: &TestStore, email: &str, step: u64) -> (User, String, String) {
+    let user = t.store.insert_user(&new_user(email)).unwrap();
+    let kept = session(&t.store, &user, email.as_bytes());
+    let other = session(&t.store, &user, format!("{email}-2").as_bytes());
+    assert!(t.store.save_pending_factor(&user.id, b"sealed").unwrap());
+    assert!(t.store.confirm_factor(&confirmation(&user, step, &kept)).unwrap());
+    (user, kept, other)
+}
+
+#[test]
+fn a_factor_is_pending_until_confirmed_once_and_then_two_factor_is_on() {
+    on_both(|t| {
+        let user = t.store.insert_user(&new_user("tia@example.com")).unwrap();
+        assert_eq!(t.store.mfa_factor(&user.id).unwrap(), None);
+        let nobody = uuid::Uuid::new_v4().to_string();
+        assert!(!t.store.confirm_factor(&confirmation(&user, 9, &nobody)).unwrap());
+        assert!(t.store.save_pending_factor(&user.id, b"first").unwrap());
+        assert!(t.store.save_pending_factor(&user.id, b"second").unwrap());
+        let pending = t.store.mfa_factor(&user.id).unwrap().unwrap();
+        assert_eq!(pending.sealed_secret, b"second");
+        assert!(!pending.confirmed);
+        let kept = session(&t.store, &user, b"kept");
+        let other = session(&t.store, &user, b"other");
+        let mut confirm = confirmation(&user, 100, &kept);
+        confirm.reseal = Some(b"resealed".to_vec());
+        assert!(t.store.confirm_factor(&confirm).unwrap());
+        assert!(!t.store.confirm_factor(&confirm).unwrap(), "once");
+        let factor = t.store.mfa_factor(&user.id).unwrap().unwrap();
+        assert!(factor.confirmed);
+        assert_eq!(factor.last_step, Some(100));
+        assert_eq!(factor.sealed_secret, b"resealed");
+        assert!(!t.store.save_pending_factor(&user.id, b"x").unwrap(), "409");
+        let found = t.store.user_with_session(&user.id, &kept).unwrap();
+        assert!(found.session_active);
+        assert!(found.user.unwrap().mfa_enabled);
+        assert!(!t.store.user_with_session(&user.id, &other).unwrap().session_active);
+        assert_eq!(kinds(&t.store, &user.id), ["mfa_enabled", "login", "login"]);
+    });
+}
+
+#[test]
+fn a_step_is_accepted_only_after_the_last_one_and_a_recovery_code_once() {
+    on_both(|t| {
+        let (user, _, _) = with_factor(t, "ria@example.com", 100);
+        assert!(!t.store.accept_totp_step(&user.id, 100, None).unwrap());
+        assert!(!t.store.accept_totp_step(&user.id, 99, None).unwrap());
+        assert!(t.store.accept_totp_step(&user.id, 101, Some(b"new")).unwrap());
+        assert!(!t.store.accept_totp_step(&user.id, 101, None).unwrap());
+        let factor = t.store.mfa_factor(&user.id).unwrap().unwrap();
+        assert_eq!((factor.last_step, factor.sealed_secret), (Some(101), b"new".to_vec()));
+        assert!(t.store.use_recovery_code(&user.id, &[1; 32]).unwrap());
+        assert!(!t.store.use_recovery_code(&user.id, &[1; 32]).unwrap());
+        assert!(!t.store.use_recovery_code(&user.id, &[3; 32]).unwrap());
+        let stranger = t.store.insert_user(&new_user("x@example.com")).unwrap();
+        assert!(!t.store.use_recovery_code(&stranger.id, &[2; 32]).unwrap());
+        assert!(!t.store.accept_totp_step(&stranger.id, 500, None).unwrap());
+    });
+}
+
+fn mfa_token(user: &User, digest: &[u8]) -> NewMfaToken {
+    NewMfaToken {
+        digest: digest.to_vec(),
+        user_id: user.id.clone(),
+        lifetime_secs: 300,
+        client: NO_CLIENT,
+    }
+}
+
+#[test]
+fn an_mfa_token_is_spent_once_dies_after_five_failures_and_expires() {
+    on_both(|t| {
+        let (user, _, _) = with_factor(t, "mo@example.com", 1);
+        assert_eq!(t.store.find_mfa_token(b"none").unwrap(), None);
+        for digest in [&b"a"[..], b"b", b"c"] {
+            t.store.create_mfa_token(&mfa_token(&user, digest)).unwrap();
+        }
+        let found = t.store.find_mfa_token(b"a").unwrap().unwrap();
+        assert!(found.live);
+        assert_eq!(found.user.unwrap().id, user.id);
+        assert!(t.store.spend_mfa_token(b"a").unwrap());
+        assert!(!t.store.spend_mfa_token(b"a").unwrap());
+        assert!(!t.store.find_mfa_token(b"a").unwrap().unwrap().live);
+        for _ in 0..4 {
+            t.store.count_mfa_token_failure(b"b").unwrap();
+        }
+        assert!(t.store.find_mfa_token(b"b").unwrap().unwrap().live);
+        t.store.count_mfa_token_failure(b"b").unwrap();
+        assert!(!t.store.find_mfa_token(b"b").unwrap().unwrap().live);
+        t.advance_secs(301);
+        assert!(!t.store.find_mfa_token(b"c").unwrap().unwrap().live);
+        assert!(!t.store.spend_mfa_token(b"c").unwrap());
+    });
+}
+
+#[test]
+fn disabling_removes_the_factor_codes_and_open_mfa_tokens() {
+    on_both(|t| {
+        let (user, kept, _) = with_factor(t, "di@example.com", 1);
+        t.store.create_mfa_token(&mfa_token(&user, b"open")).unwrap();
+        assert!(t.store.delete_factor(&user.id, &kept, &NO_CLIENT).unwrap());
+        assert!(!t.store.delete_factor(&user.id, &kept, &NO_CLIENT).unwrap());
+        assert_eq!(t.store.mfa_factor(&user.id).unwrap(), None);
+        assert!(!t.store.use_recovery_code(&user.id, &[2; 32]).unwrap());
+        assert_eq!(t.store.find_mfa_token(b"open").unwrap(), None);
+        assert_eq!(kinds(&t.store, &user.id)[0], "mfa_disabled");
+        let found = t.store.user_with_session(&user.id, &kept).unwrap();
+        assert!(!found.user.unwrap().mfa_enabled);
+    });
+}
+
+#[test]
+fn a_new_password_kills_open_mfa_tokens_and_deletion_takes_the_factor() {
+    on_both(|t| {
+        let (user, kept, _) = with_factor(t, "np@example.com", 1);
+        t.store.create_mfa_token(&mfa_token(&user, b"open")).unwrap();
+        let change = AccountChange {
+            proof: ChangeProof::Session {
+                user_id: user.id.clone(),
+                session_id: kept.clone(),
+            },
+            new_password_hash: Some("new hash".into()),
+            admin_emails: Vec::new(),
+            event: EventKind::PasswordChanged,
+            client: NO_CLIENT,
+        };
+        assert!(t.store.apply_account_change(&change).unwrap().is_some());
+        assert!(!t.store.find_mfa_token(b"open").unwrap().unwrap().live);
+        t.store.create_mfa_token(&mfa_token(&user, b"later")).unwrap();
+        assert!(t.store.delete_user(&user.id).unwrap());
+        assert_eq!(t.store.mfa_factor(&user.id).unwrap(), None);
+        assert_eq!(t.store.find_mfa_token(b"later").unwrap(), None);
+        assert!(!t.store.use_recovery_code(&user.id, &[1; 32]).unwrap());
+    });
+}
+
+#[test]
+fn a_session_keeps_its_amr_across_rotation() {
+    on_both(|t| {
+        let user = t.store.insert_user(&new_user("am@example.com")).unwrap();
+        let id = uuid::Uuid::new_v4().to_string();
+        t.store
+            .create_session(&NewSession {
+                id: id.clone(),
+                user_id: user.id.clone(),
+                refresh_digest: b"r1".to_vec(),
+                refresh_lifetime_secs: 3600,
+                absolute_timeout_secs: 7200,
+                amr: "pwd otp".into(),
+                client: NO_CLIENT,
+                event_retention_secs: 86_400,
+            })
+            .unwrap();
+        let rotated = t.store.rotate_refresh_token(b"r1", b"r2", 3600).unwrap().unwrap();
+        assert_eq!((rotated.session_id, rotated.amr), (id, "pwd otp".to_owned()));
+        let known = t.store.find_refresh_token(b"r1").unwrap().unwrap();
+        assert_eq!(known.amr, "pwd otp");
     });
 }

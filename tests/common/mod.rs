@@ -5,6 +5,7 @@
 //! curl would.
 #![allow(dead_code)]
 
+pub mod authenticator;
 pub mod mailbox;
 
 use std::io::{BufRead, BufReader};
