@@ -204,6 +204,20 @@ unset SPIN_VARIABLE_REQUIRE_EMAIL_VERIFICATION SPIN_VARIABLE_EMAIL_WEBHOOK_URL \
     SPIN_VARIABLE_EMAIL_WEBHOOK_HOST SPIN_VARIABLE_EMAIL_WEBHOOK_SECRET
 kill "$MAILBOX_PID" 2>/dev/null || true
 
+# The cost of a two-factor login against a password login, on the first
+# backend: sequential logins on one connection (bench/mfa.py).
+export SPIN_VARIABLE_MFA_ENCRYPTION_KEY="$(openssl rand -base64 32)"
+BACKEND="${BACKENDS%% *}+2FA"
+start_backend "${BACKENDS%% *}"
+echo "==> two-factor login vs password login ($BACKEND): sequential, one connection"
+while read -r line; do
+    RESULTS+=("$(python3 -c '
+import json, sys
+r = json.loads(sys.argv[1]); r["backend"] = sys.argv[2]; print(json.dumps(r))' "${line#BENCH_JSON }" "$BACKEND")")
+done < <(python3 bench/mfa.py "$BASE" "$RUNNER_PID" "${BENCH_MFA_SAMPLES:-40}" | grep '^BENCH_JSON ')
+stop_runner
+unset SPIN_VARIABLE_MFA_ENCRYPTION_KEY
+
 python3 - "$OUT" "$SECONDS_PER_ROUTE" "$CONNECTIONS" "${RESULTS[@]}" <<'PY'
 import json, os, platform, sys, datetime
 out, seconds, connections, rows = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), [json.loads(r) for r in sys.argv[4:]]

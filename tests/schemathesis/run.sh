@@ -77,6 +77,7 @@ echo "==> starting the runner (SQLite in $SCRATCH/state)"
     --variable "jwt_public_key=@$KEYS/public.pem" \
     --variable cookie_secure=false \
     --variable login_max_failures=1000000 \
+    --variable mfa_encryption_key=AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE= \
     >"$SCRATCH/runner.log" 2>&1 &
 RUNNER_PID=$!
 
