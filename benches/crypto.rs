@@ -18,7 +18,9 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use jwt_simple::prelude::{ES256KeyPair, Ed25519KeyPair};
 use spin_auth::auth::keys::{Algorithm, SigningKey, VerifyingKey};
 use spin_auth::auth::passwords;
-use spin_auth::auth::tokens::{issue_access_token, verify_access_token, AccessIdentity, Audience};
+use spin_auth::auth::tokens::{
+    issue_access_token, verify_access_token, AccessIdentity, Amr, Audience,
+};
 
 const PASSWORD: &str = "correct horse battery staple";
 
@@ -26,6 +28,7 @@ fn identity() -> AccessIdentity {
     AccessIdentity {
         user_id: "8a4c1e3e-1111-4d6a-9a55-000000000001".into(),
         session_id: "0f6a7c1e-2222-4d6a-9a55-000000000002".into(),
+        amr: Amr::Password,
     }
 }
 

@@ -877,15 +877,25 @@ pub mod tests {
         ]);
         let keys = Config::new(&both).required_mfa_keys().unwrap();
         assert_eq!(keys.current, SecretKey::from_bytes(&[1; 32]).unwrap());
-        assert_eq!(keys.previous, vec![SecretKey::from_bytes(&[2; 32]).unwrap()]);
+        assert_eq!(
+            keys.previous,
+            vec![SecretKey::from_bytes(&[2; 32]).unwrap()]
+        );
         for (variable, value, problem) in [
             ("mfa_encryption_key", "c2hvcnQ=", "expected 32 bytes, got 5"),
             ("mfa_encryption_key", "not base64!", "not base64"),
-            ("mfa_previous_encryption_keys", "c2hvcnQ=", "expected 32 bytes, got 5"),
+            (
+                "mfa_previous_encryption_keys",
+                "c2hvcnQ=",
+                "expected 32 bytes, got 5",
+            ),
         ] {
             let vars = MapVariables::with(&[("mfa_encryption_key", key), (variable, value)]);
             let error = Config::new(&vars).mfa_keys().unwrap_err();
-            assert_eq!((error.variable, error.problem.as_str()), (variable, problem));
+            assert_eq!(
+                (error.variable, error.problem.as_str()),
+                (variable, problem)
+            );
         }
     }
 }

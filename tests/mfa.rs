@@ -67,7 +67,10 @@ fn password_login(service: &Service, client: &Client, email: &str) -> Response {
 fn first_step(service: &Service, email: &str) -> String {
     let response = password_login(service, &service.plain(), email);
     assert_eq!(response.status(), 200);
-    assert!(set_cookies(&response).is_empty(), "no cookie before the code");
+    assert!(
+        set_cookies(&response).is_empty(),
+        "no cookie before the code"
+    );
     let body: Value = response.json().unwrap();
     assert_eq!(body["status"], "mfa_required");
     body["mfa_token"].as_str().unwrap().to_owned()
@@ -164,7 +167,10 @@ fn enrolling_with_an_authenticator_app_then_logging_in_takes_the_code() {
     }
     let body: Value = response.json().unwrap();
     assert_eq!(body["status"], "success");
-    assert_eq!(jwt_part(&access_token(&body), 1)["amr"], json!(["pwd", "otp"]));
+    assert_eq!(
+        jwt_part(&access_token(&body), 1)["amr"],
+        json!(["pwd", "otp"])
+    );
     let me = browser.get(service.url("/api/users/me")).send().unwrap();
     assert_eq!(me.json::<Value>().unwrap()["email"], email);
     // A refresh keeps the session's amr.
@@ -200,7 +206,11 @@ fn confirming_revokes_every_session_from_before_but_the_callers() {
     assert_eq!(refresh_status(&service, &other), 401, "revoked");
     let me = other.get(service.url("/api/users/me")).send().unwrap();
     assert_eq!(me.status(), 401);
-    assert_eq!(refresh_status(&service, &browser), 200, "the caller's stays");
+    assert_eq!(
+        refresh_status(&service, &browser),
+        200,
+        "the caller's stays"
+    );
 }
 
 #[test]
@@ -209,14 +219,21 @@ fn a_code_is_refused_when_replayed_and_two_steps_away() {
     let user = enrolled(&service);
     // The confirming code's step was used: its replay is refused.
     let mfa_token = first_step(&service, &user.email);
-    let (status, detail) =
-        common::detail(second_step(&service, &service.plain(), &mfa_token, &code(&user.secret, 0)));
+    let (status, detail) = common::detail(second_step(
+        &service,
+        &service.plain(),
+        &mfa_token,
+        &code(&user.secret, 0),
+    ));
     assert_eq!((status, detail), (400, json!("Invalid code")));
     let far = code(&user.secret, 3);
     let (status, _) = common::detail(second_step(&service, &service.plain(), &mfa_token, &far));
     assert_eq!(status, 400);
     let next = code(&user.secret, 1);
-    assert_eq!(second_step(&service, &service.plain(), &mfa_token, &next).status(), 200);
+    assert_eq!(
+        second_step(&service, &service.plain(), &mfa_token, &next).status(),
+        200
+    );
     // Once accepted, that code is refused with a fresh mfa_token too.
     let again = first_step(&service, &user.email);
     let (status, _) = common::detail(second_step(&service, &service.plain(), &again, &next));
@@ -238,19 +255,33 @@ fn a_recovery_code_logs_in_once() {
     let response = second_step(&service, &service.plain(), &mfa_token, &typed);
     assert_eq!(response.status(), 200);
     let body: Value = response.json().unwrap();
-    assert_eq!(jwt_part(&access_token(&body), 1)["amr"], json!(["pwd", "otp"]));
+    assert_eq!(
+        jwt_part(&access_token(&body), 1)["amr"],
+        json!(["pwd", "otp"])
+    );
     let again = first_step(&service, &user.email);
-    let (status, detail) = common::detail(second_step(&service, &service.plain(), &again, recovery));
+    let (status, detail) =
+        common::detail(second_step(&service, &service.plain(), &again, recovery));
     assert_eq!((status, detail), (400, json!("Invalid code")));
     let other = &user.recovery_codes[1];
-    assert_eq!(second_step(&service, &service.plain(), &again, other).status(), 200);
+    assert_eq!(
+        second_step(&service, &service.plain(), &again, other).status(),
+        200
+    );
     // Stored hashed: neither the codes nor the secret are in the database.
     let plain_codes = service.db.query_i64(&format!(
         "SELECT count(*) FROM mfa_recovery_codes WHERE {}",
-        service.db.bytes_contain("code_hash", &recovery.replace('-', ""))
+        service
+            .db
+            .bytes_contain("code_hash", &recovery.replace('-', ""))
     ));
     assert_eq!(plain_codes, 0);
-    assert_eq!(service.db.query_i64("SELECT count(*) FROM mfa_recovery_codes"), 10);
+    assert_eq!(
+        service
+            .db
+            .query_i64("SELECT count(*) FROM mfa_recovery_codes"),
+        10
+    );
     let secret = String::from_utf8_lossy(&user.secret[..8]).into_owned();
     if secret.chars().all(|c| c.is_ascii_alphanumeric()) {
         let found = service.db.query_i64(&format!(
@@ -273,10 +304,17 @@ fn parallel_tries_with_one_mfa_token_log_in_once() {
         let statuses = statuses_in_parallel(6, || {
             second_step(&service, &service.plain(), &mfa_token, &next)
         });
-        assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 1, "{statuses:?}");
+        assert_eq!(
+            statuses.iter().filter(|s| **s == 200).count(),
+            1,
+            "{statuses:?}"
+        );
         // Two different recovery codes with one token: one login.
         let mfa_token = first_step(&service, &user.email);
-        let codes = [&user.recovery_codes[2 * round], &user.recovery_codes[2 * round + 1]];
+        let codes = [
+            &user.recovery_codes[2 * round],
+            &user.recovery_codes[2 * round + 1],
+        ];
         let statuses: Vec<u16> = std::thread::scope(|scope| {
             let handles: Vec<_> = codes
                 .iter()
@@ -284,17 +322,23 @@ fn parallel_tries_with_one_mfa_token_log_in_once() {
                     let token = mfa_token.clone();
                     let service = &service;
                     scope.spawn(move || {
-                        second_step(service, &service.plain(), &token, c).status().as_u16()
+                        second_step(service, &service.plain(), &token, c)
+                            .status()
+                            .as_u16()
                     })
                 })
                 .collect();
             handles.into_iter().map(|h| h.join().unwrap()).collect()
         });
-        assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 1, "{statuses:?}");
+        assert_eq!(
+            statuses.iter().filter(|s| **s == 200).count(),
+            1,
+            "{statuses:?}"
+        );
     }
-    let sessions = service.db.query_i64(&format!(
-        "SELECT count(*) FROM sessions WHERE amr = 'pwd otp'"
-    ));
+    let sessions = service
+        .db
+        .query_i64("SELECT count(*) FROM sessions WHERE amr = 'pwd otp'");
     assert_eq!(sessions, 6);
 }
 
@@ -307,8 +351,12 @@ fn a_stolen_mfa_token_fails_after_five_minutes_after_use_and_after_five_wrong_co
         "UPDATE mfa_tokens SET expires_at = {}",
         service.db.seconds_ago(1)
     ));
-    let (status, detail) =
-        common::detail(second_step(&service, &service.plain(), &expired, &code(&user.secret, 1)));
+    let (status, detail) = common::detail(second_step(
+        &service,
+        &service.plain(),
+        &expired,
+        &code(&user.secret, 1),
+    ));
     assert_eq!((status, detail), (401, json!("Invalid or expired token")));
 
     let used = first_step(&service, &user.email);
@@ -317,21 +365,31 @@ fn a_stolen_mfa_token_fails_after_five_minutes_after_use_and_after_five_wrong_co
         200
     );
     forget_last_step(&service);
-    let (status, _) =
-        common::detail(second_step(&service, &service.plain(), &used, &code(&user.secret, 0)));
+    let (status, _) = common::detail(second_step(
+        &service,
+        &service.plain(),
+        &used,
+        &code(&user.secret, 0),
+    ));
     assert_eq!(status, 401, "used twice");
 
     let guessed = first_step(&service, &user.email);
     for _ in 0..5 {
-        let (status, _) = common::detail(second_step(&service, &service.plain(), &guessed, "000000"));
+        let (status, _) =
+            common::detail(second_step(&service, &service.plain(), &guessed, "000000"));
         assert_eq!(status, 400);
     }
     forget_last_step(&service);
-    let (status, _) =
-        common::detail(second_step(&service, &service.plain(), &guessed, &code(&user.secret, 0)));
+    let (status, _) = common::detail(second_step(
+        &service,
+        &service.plain(),
+        &guessed,
+        &code(&user.secret, 0),
+    ));
     assert_eq!(status, 401, "dead after 5 wrong codes");
     for unknown in ["not-a-token", "x"] {
-        let (status, _) = common::detail(second_step(&service, &service.plain(), unknown, "123456"));
+        let (status, _) =
+            common::detail(second_step(&service, &service.plain(), unknown, "123456"));
         assert_eq!(status, 401);
     }
     let events = event_types(&service, &user.token);
@@ -351,12 +409,25 @@ fn wrong_codes_lock_the_email_and_the_right_password_alone_clears_nothing() {
     );
     assert_eq!(wrong.status(), 400);
     let mfa_token = first_step(&service, &user.email);
-    let (status, _) = common::detail(second_step(&service, &service.plain(), &mfa_token, "000000"));
+    let (status, _) = common::detail(second_step(
+        &service,
+        &service.plain(),
+        &mfa_token,
+        "000000",
+    ));
     assert_eq!(status, 400);
-    let locked = second_step(&service, &service.plain(), &mfa_token, &code(&user.secret, 1));
+    let locked = second_step(
+        &service,
+        &service.plain(),
+        &mfa_token,
+        &code(&user.secret, 1),
+    );
     assert_eq!(locked.status(), 429, "the right code too, once locked");
     assert!(locked.headers().contains_key("retry-after"));
-    assert_eq!(password_login(&service, &service.plain(), &user.email).status(), 429);
+    assert_eq!(
+        password_login(&service, &service.plain(), &user.email).status(),
+        429
+    );
     let events = event_types(&service, &user.token);
     assert!(events.contains(&"login_locked".to_owned()), "{events:?}");
 }
@@ -370,12 +441,23 @@ fn only_a_second_step_that_succeeds_clears_the_count() {
     }
     // Three right passwords counted, none cleared: the fourth attempt locks.
     let mfa_token = first_step(&service, &user.email);
-    let (status, _) = common::detail(second_step(&service, &service.plain(), &mfa_token, "000000"));
+    let (status, _) = common::detail(second_step(
+        &service,
+        &service.plain(),
+        &mfa_token,
+        "000000",
+    ));
     assert_eq!(status, 429);
     service.db.execute("DELETE FROM login_throttle");
     let mfa_token = first_step(&service, &user.email);
     assert_eq!(
-        second_step(&service, &service.plain(), &mfa_token, &code(&user.secret, 1)).status(),
+        second_step(
+            &service,
+            &service.plain(),
+            &mfa_token,
+            &code(&user.secret, 1)
+        )
+        .status(),
         200
     );
     // Cleared: three more attempts fit.
@@ -413,8 +495,12 @@ fn disabling_needs_the_password_and_a_code_and_ends_the_second_step() {
     let pending = first_step(&service, &user.email);
     let done = disable(&user.token, PASSWORD, &user.recovery_codes[0]);
     assert_eq!(done.status(), 200);
-    let (status, _) =
-        common::detail(second_step(&service, &service.plain(), &pending, &code(&user.secret, 1)));
+    let (status, _) = common::detail(second_step(
+        &service,
+        &service.plain(),
+        &pending,
+        &code(&user.secret, 1),
+    ));
     assert_eq!(status, 401, "open mfa_tokens die with the factor");
     let plain = password_login(&service, &service.plain(), &user.email);
     assert_eq!(plain.json::<Value>().unwrap()["status"], "success");
@@ -429,7 +515,13 @@ fn deleting_the_account_with_two_factor_on_needs_a_code() {
     let service = with_key().start();
     let user = enrolled(&service);
     let delete = |body: Value| {
-        send(&service, reqwest::Method::DELETE, "/api/users/me", &user.token, body)
+        send(
+            &service,
+            reqwest::Method::DELETE,
+            "/api/users/me",
+            &user.token,
+            body,
+        )
     };
     let (status, detail) = common::detail(delete(json!({"password": PASSWORD})));
     assert_eq!((status, detail), (400, json!("Invalid code")));
@@ -438,7 +530,12 @@ fn deleting_the_account_with_two_factor_on_needs_a_code() {
     let response = delete(json!({"password": PASSWORD, "code": code(&user.secret, 1)}));
     assert_eq!(response.status(), 200);
     assert_eq!(service.db.query_i64("SELECT count(*) FROM mfa_factors"), 0);
-    assert_eq!(service.db.query_i64("SELECT count(*) FROM mfa_recovery_codes"), 0);
+    assert_eq!(
+        service
+            .db
+            .query_i64("SELECT count(*) FROM mfa_recovery_codes"),
+        0
+    );
 }
 
 #[test]
@@ -447,8 +544,15 @@ fn without_the_key_enrolling_is_503_naming_the_variable_and_bodies_are_checked()
     let (_, body, _) = register_and_login(&service, &service.browser());
     let token = access_token(&body);
     let (status, detail) = common::detail(enroll(&service, &token));
-    assert_eq!((status, detail), (503, json!("Service temporarily unavailable")));
-    assert!(service.logs().contains("mfa_encryption_key"), "{}", service.logs());
+    assert_eq!(
+        (status, detail),
+        (503, json!("Service temporarily unavailable"))
+    );
+    assert!(
+        service.logs().contains("mfa_encryption_key"),
+        "{}",
+        service.logs()
+    );
     for body in [
         json!({"mfa_token": "", "code": "123456"}),
         json!({"mfa_token": "t", "code": ""}),
@@ -484,28 +588,52 @@ fn a_rotated_key_still_opens_the_secret_which_is_sealed_again() {
         .start();
     let mfa_token = first_step(&rotated, &user.email);
     assert_eq!(
-        second_step(&rotated, &rotated.plain(), &mfa_token, &code(&user.secret, 1)).status(),
+        second_step(
+            &rotated,
+            &rotated.plain(),
+            &mfa_token,
+            &code(&user.secret, 1)
+        )
+        .status(),
         200
     );
     let sealed_after = rotated.db.query_text(&match rotated.db.backend {
         Backend::Postgres => "SELECT encode(sealed_secret, 'hex') FROM mfa_factors".to_owned(),
         Backend::Sqlite => "SELECT hex(sealed_secret) FROM mfa_factors".to_owned(),
     });
-    assert_ne!(sealed_before.to_lowercase(), sealed_after.to_lowercase(), "sealed again");
+    assert_ne!(
+        sealed_before.to_lowercase(),
+        sealed_after.to_lowercase(),
+        "sealed again"
+    );
     // Only the new key now: it opens.
     let only_new = first.replica().var("mfa_encryption_key", OTHER_KEY).start();
     forget_last_step(&only_new);
     let mfa_token = first_step(&only_new, &user.email);
     assert_eq!(
-        second_step(&only_new, &only_new.plain(), &mfa_token, &code(&user.secret, 0)).status(),
+        second_step(
+            &only_new,
+            &only_new.plain(),
+            &mfa_token,
+            &code(&user.secret, 0)
+        )
+        .status(),
         200
     );
     // A key that never sealed it: 503, and the log names the variable.
     let lost = first.replica().var("mfa_encryption_key", KEY).start();
     forget_last_step(&lost);
     let mfa_token = first_step(&lost, &user.email);
-    let (status, _) =
-        common::detail(second_step(&lost, &lost.plain(), &mfa_token, &code(&user.secret, 0)));
+    let (status, _) = common::detail(second_step(
+        &lost,
+        &lost.plain(),
+        &mfa_token,
+        &code(&user.secret, 0),
+    ));
     assert_eq!(status, 503);
-    assert!(lost.logs().contains("mfa_encryption_key"), "{}", lost.logs());
+    assert!(
+        lost.logs().contains("mfa_encryption_key"),
+        "{}",
+        lost.logs()
+    );
 }

@@ -205,7 +205,13 @@ pub fn reauthenticate(
     // The hash as stored now (a change that just happened counts).
     let current = attempt.user.as_ref().unwrap_or(user);
     if !passwords::verify(password, &current.password_hash) {
-        record_failure(store, current, EventKind::LoginFailed, attempt.sets_lock, client)?;
+        record_failure(
+            store,
+            current,
+            EventKind::LoginFailed,
+            attempt.sets_lock,
+            client,
+        )?;
         return Ok(Reauth::WrongPassword);
     }
     // With two-factor on, the password alone proves too little to clear the

@@ -31,8 +31,16 @@ pub struct FakeStore {
     pub factors: RefCell<Vec<(String, MfaFactor)>>,
     /// (digest, user id, used) of each recovery code.
     pub recovery_codes: RefCell<Vec<(Vec<u8>, String, bool)>>,
-    /// (digest, user id, failures, spent) of each `mfa_token`.
-    pub mfa_tokens: RefCell<Vec<(Vec<u8>, String, i64, bool)>>,
+    pub mfa_tokens: RefCell<Vec<FakeMfaToken>>,
+}
+
+/// An `mfa_token` filed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FakeMfaToken {
+    pub digest: Vec<u8>,
+    pub user_id: String,
+    pub failures: i64,
+    pub spent: bool,
 }
 
 /// A one-time token minted.
@@ -564,7 +572,9 @@ impl Store for FakeStore {
         self.recovery_codes
             .borrow_mut()
             .retain(|(_, id, _)| id != user_id);
-        self.mfa_tokens.borrow_mut().retain(|t| t.1 != user_id);
+        self.mfa_tokens
+            .borrow_mut()
+            .retain(|t| t.user_id != user_id);
         self.record_events(&[NewEvent {
             user_id: user_id.into(),
             kind: EventKind::MfaDisabled,
@@ -575,12 +585,12 @@ impl Store for FakeStore {
     }
 
     fn create_mfa_token(&self, token: &NewMfaToken) -> Result<(), StoreError> {
-        self.mfa_tokens.borrow_mut().push((
-            token.digest.clone(),
-            token.user_id.clone(),
-            0,
-            false,
-        ));
+        self.mfa_tokens.borrow_mut().push(FakeMfaToken {
+            digest: token.digest.clone(),
+            user_id: token.user_id.clone(),
+            failures: 0,
+            spent: false,
+        });
         Ok(())
     }
 
@@ -588,17 +598,17 @@ impl Store for FakeStore {
         let tokens = self.mfa_tokens.borrow();
         Ok(tokens
             .iter()
-            .find(|t| t.0 == digest)
-            .map(|(_, user_id, failures, spent)| MfaTokenInfo {
-                user: self.user_by_id(user_id),
-                live: !spent && *failures < 5,
+            .find(|t| t.digest == digest)
+            .map(|t| MfaTokenInfo {
+                user: self.user_by_id(&t.user_id),
+                live: !t.spent && t.failures < 5,
             }))
     }
 
     fn count_mfa_token_failure(&self, digest: &[u8]) -> Result<(), StoreError> {
         for token in self.mfa_tokens.borrow_mut().iter_mut() {
-            if token.0 == digest {
-                token.2 += 1;
+            if token.digest == digest {
+                token.failures += 1;
             }
         }
         Ok(())
@@ -606,13 +616,10 @@ impl Store for FakeStore {
 
     fn spend_mfa_token(&self, digest: &[u8]) -> Result<bool, StoreError> {
         let mut tokens = self.mfa_tokens.borrow_mut();
-        let Some(token) = tokens
-            .iter_mut()
-            .find(|t| t.0 == digest && !t.3)
-        else {
+        let Some(token) = tokens.iter_mut().find(|t| t.digest == digest && !t.spent) else {
             return Ok(false);
         };
-        token.3 = true;
+        token.spent = true;
         Ok(true)
     }
 }

@@ -56,7 +56,13 @@ pub fn login(
     };
     let Some(user) = attempt.user.as_ref().filter(|_| password_matches) else {
         if let Some(user) = &attempt.user {
-            record_failure(store, user, EventKind::LoginFailed, attempt.sets_lock, client)?;
+            record_failure(
+                store,
+                user,
+                EventKind::LoginFailed,
+                attempt.sets_lock,
+                client,
+            )?;
         }
         return Ok(LoginOutcome::WrongCredentials);
     };
@@ -273,6 +279,10 @@ mod tests {
             LoginOutcome::MfaRequired(u) if u.id == "u1"
         ));
         assert!(store.cleared.borrow().is_empty());
-        assert_eq!(*store.counted.borrow(), [EMAIL], "the attempt stays counted");
+        assert_eq!(
+            *store.counted.borrow(),
+            [EMAIL],
+            "the attempt stays counted"
+        );
     }
 }

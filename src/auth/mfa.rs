@@ -181,7 +181,9 @@ pub enum SecondStep {
     /// Unknown, expired, spent, dead (5 wrong codes), or its user is gone.
     InvalidToken,
     /// The email is locked: nothing was checked.
-    Locked { retry_after_secs: u64 },
+    Locked {
+        retry_after_secs: u64,
+    },
     /// Counted as a failed login (and against the token).
     WrongCode,
     LoggedIn(User),
@@ -200,7 +202,9 @@ pub fn finish_login(
     client: &Client,
 ) -> Result<SecondStep, MfaError> {
     let digest = refresh::digest(mfa_token);
-    let Some(user) = store.find_mfa_token(&digest)?.and_then(|t| t.user.map(|u| (u, t.live)))
+    let Some(user) = store
+        .find_mfa_token(&digest)?
+        .and_then(|t| t.user.map(|u| (u, t.live)))
     else {
         return Ok(SecondStep::InvalidToken);
     };
@@ -340,7 +344,9 @@ mod tests {
     #[test]
     fn enrolling_seals_the_secret_and_shows_it_once() {
         let store = FakeStore::with_users(vec![ada()]);
-        let enrollment = enroll(&store, &keys(), "spin-auth", &ada()).unwrap().unwrap();
+        let enrollment = enroll(&store, &keys(), "spin-auth", &ada())
+            .unwrap()
+            .unwrap();
         let secret = secret_of(&store, &keys());
         assert_eq!(enrollment.secret, totp::encode_secret(&secret));
         assert!(enrollment
@@ -354,7 +360,9 @@ mod tests {
     fn confirming_turns_it_on_revokes_other_sessions_and_gives_ten_codes() {
         let (store, _, codes) = enrolled(&keys());
         assert_eq!(codes.len(), 10);
-        assert!(codes.iter().all(|c| c.len() == 23 && c.matches('-').count() == 3));
+        assert!(codes
+            .iter()
+            .all(|c| c.len() == 23 && c.matches('-').count() == 3));
         let distinct: std::collections::HashSet<_> = codes.iter().collect();
         assert_eq!(distinct.len(), 10);
         assert!(store.mfa_factor("u1").unwrap().unwrap().confirmed);
@@ -375,11 +383,27 @@ mod tests {
         enroll(&store, &keys(), "i", &ada()).unwrap();
         let secret = secret_of(&store, &keys());
         let stale = code(&secret, NOW - 90);
-        let confirmed = confirm(&store, &keys(), &ada(), "s1", &stale, NOW, &Client::default());
+        let confirmed = confirm(
+            &store,
+            &keys(),
+            &ada(),
+            "s1",
+            &stale,
+            NOW,
+            &Client::default(),
+        );
         assert_eq!(confirmed.unwrap(), None);
         assert!(!store.mfa_factor("u1").unwrap().unwrap().confirmed);
         let none = FakeStore::with_users(vec![ada()]);
-        let confirmed = confirm(&none, &keys(), &ada(), "s1", "123456", NOW, &Client::default());
+        let confirmed = confirm(
+            &none,
+            &keys(),
+            &ada(),
+            "s1",
+            "123456",
+            NOW,
+            &Client::default(),
+        );
         assert_eq!(confirmed.unwrap(), None, "no pending factor");
     }
 
@@ -415,7 +439,11 @@ mod tests {
             current: rotated.current.clone(),
             previous: Vec::new(),
         };
-        assert_eq!(secret_of(&store, &only_new), secret, "re-sealed under the new key");
+        assert_eq!(
+            secret_of(&store, &only_new),
+            secret,
+            "re-sealed under the new key"
+        );
         let lost = MfaKeys {
             current: SecretKey::from_bytes(&[1; 32]).unwrap(),
             previous: Vec::new(),
@@ -424,15 +452,22 @@ mod tests {
         assert!(matches!(refused, Err(MfaError::Key(e)) if e.variable == "mfa_encryption_key"));
     }
 
+    fn try_code(store: &FakeStore, mfa_token: &str, code: &str, at: u64) -> SecondStep {
+        let client = Client::default();
+        finish_login(store, &keys(), THROTTLE, mfa_token, code, at, &client).unwrap()
+    }
+
     #[test]
     fn the_second_step_spends_its_token_once_and_clears_the_count() {
         let (store, secret, _) = enrolled(&keys());
         let token = start_second_step(&store, &ada(), &Client::default()).unwrap();
-        let finish = |code: &str, at: u64| {
-            finish_login(&store, &keys(), THROTTLE, &token, code, at, &Client::default()).unwrap()
-        };
+        let finish = |code: &str, at: u64| try_code(&store, &token, code, at);
         assert_eq!(finish("000000", NOW + 30), SecondStep::WrongCode);
-        assert_eq!(store.mfa_tokens.borrow()[0].2, 1, "counted against the token");
+        assert_eq!(
+            store.mfa_tokens.borrow()[0].failures,
+            1,
+            "counted against the token"
+        );
         assert_eq!(*store.counted.borrow(), ["ada@example.com"]);
         assert!(store.cleared.borrow().is_empty());
         let kinds: Vec<_> = store.events.borrow().iter().map(|e| e.kind).collect();
@@ -447,19 +482,17 @@ mod tests {
             SecondStep::InvalidToken,
             "spent"
         );
-        let unknown =
-            finish_login(&store, &keys(), THROTTLE, "nope", "123456", NOW, &Client::default());
-        assert_eq!(unknown.unwrap(), SecondStep::InvalidToken);
+        assert_eq!(
+            try_code(&store, "nope", "123456", NOW),
+            SecondStep::InvalidToken
+        );
     }
 
     #[test]
     fn five_wrong_codes_kill_the_token_and_a_lock_answers_first() {
         let (store, secret, _) = enrolled(&keys());
         let token = start_second_step(&store, &ada(), &Client::default()).unwrap();
-        let finish = |code: &str| {
-            finish_login(&store, &keys(), THROTTLE, &token, code, NOW + 30, &Client::default())
-                .unwrap()
-        };
+        let finish = |code: &str| try_code(&store, &token, code, NOW + 30);
         for _ in 0..5 {
             assert_eq!(finish("000000"), SecondStep::WrongCode);
         }

@@ -103,7 +103,11 @@ mod tests {
         assert_eq!(opened.secret, b"totp secret");
         assert!(!opened.needs_reseal);
         assert_eq!(open(&[key(2)], "user-1", &sealed), None, "another key");
-        assert_eq!(open(&[key(1)], "user-2", &sealed), None, "another user's row");
+        assert_eq!(
+            open(&[key(1)], "user-2", &sealed),
+            None,
+            "another user's row"
+        );
     }
 
     #[test]

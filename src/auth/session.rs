@@ -164,7 +164,8 @@ mod tests {
             Amr::Password,
             lifetimes,
             &Client::default(),
-        ).unwrap();
+        )
+        .unwrap();
         assert_eq!(started.refresh_lifetime_secs, 600);
         assert_eq!(started.identity.user_id, "u1");
         let stored = store.session(&started.identity.session_id);

@@ -84,7 +84,12 @@ pub fn issue_access_token(
     let custom = AccessClaims {
         sid: identity.session_id.clone(),
         kind: ACCESS_TYPE.into(),
-        amr: identity.amr.values().iter().map(|v| (*v).to_owned()).collect(),
+        amr: identity
+            .amr
+            .values()
+            .iter()
+            .map(|v| (*v).to_owned())
+            .collect(),
     };
     let mut claims = Claims::with_custom_claims(custom, Duration::from_secs(lifetime_secs))
         .with_subject(&identity.user_id)
@@ -354,10 +359,7 @@ mod tests {
             (Amr::Password, serde_json::json!(["pwd"])),
             (Amr::PasswordAndOtp, serde_json::json!(["pwd", "otp"])),
         ] {
-            let identity = AccessIdentity {
-                amr,
-                ..identity()
-            };
+            let identity = AccessIdentity { amr, ..identity() };
             let token = issue_access_token(&signing, &identity, 900, &Audience::default()).unwrap();
             assert_eq!(part(&token, 1)["amr"], claim);
             let public = signing.public_key();

@@ -126,7 +126,13 @@ mod tests {
     #[test]
     fn a_code_is_accepted_one_step_either_side_and_not_two() {
         let now = 1_700_000_000;
-        for (offset, accepted) in [(-60i64, false), (-30, true), (0, true), (30, true), (60, false)] {
+        for (offset, accepted) in [
+            (-60i64, false),
+            (-30, true),
+            (0, true),
+            (30, true),
+            (60, false),
+        ] {
             let at = (now as i64 + offset) as u64;
             let code = code_at(RFC_SEED, at, 6).unwrap();
             assert_eq!(
@@ -146,7 +152,10 @@ mod tests {
         let previous = code_at(RFC_SEED, now - 30, 6).unwrap();
         assert_eq!(accepted_step(RFC_SEED, &previous, now, Some(step)), None);
         let next = code_at(RFC_SEED, now + 30, 6).unwrap();
-        assert_eq!(accepted_step(RFC_SEED, &next, now, Some(step)), Some(step + 1));
+        assert_eq!(
+            accepted_step(RFC_SEED, &next, now, Some(step)),
+            Some(step + 1)
+        );
     }
 
     #[test]
@@ -168,8 +177,13 @@ mod tests {
         assert_ne!(a, new_secret().unwrap());
         let encoded = encode_secret(&a);
         assert_eq!(encoded.len(), 32);
-        assert!(encoded.bytes().all(|b| b.is_ascii_uppercase() || (b'2'..=b'7').contains(&b)));
-        assert_eq!(encode_secret(b"12345678901234567890"), "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ");
+        assert!(encoded
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || (b'2'..=b'7').contains(&b)));
+        assert_eq!(
+            encode_secret(b"12345678901234567890"),
+            "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"
+        );
     }
 
     #[test]

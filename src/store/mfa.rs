@@ -10,7 +10,7 @@ use super::row::Value;
 use super::users::user_columns;
 use super::{
     bytes, int, opt_text, secs_to_us, text, Client, EventKind, FactorConfirmation, MfaFactor,
-    MfaTokenInfo, NewEvent, NewMfaToken, SqlStore, PRUNE_AFTER_US, PRUNE_BATCH,
+    MfaTokenInfo, NewEvent, NewMfaToken, SqlStore, PRUNE_BATCH,
 };
 use crate::error::StoreError;
 
@@ -95,7 +95,7 @@ impl<D: Db> SqlStore<D> {
         );
         match self.dialect() {
             Dialect::Postgres => {
-                let digests: Vec<String> = c.recovery_digests.iter().map(hex).collect();
+                let digests: Vec<String> = c.recovery_digests.iter().map(|d| hex(d)).collect();
                 let row = self.one_row(
                     "WITH confirmed AS ( \
                        UPDATE mfa_factors SET confirmed_at = now(), last_step = $6, \
@@ -312,15 +312,7 @@ impl<D: Db> SqlStore<D> {
                 ],
             )?,
             Dialect::Sqlite => {
-                self.execute(
-                    "DELETE FROM mfa_tokens WHERE token_hash IN ( \
-                       SELECT token_hash FROM mfa_tokens WHERE expires_at < ?1 - ?2 LIMIT ?3)",
-                    &[
-                        self.now(),
-                        Value::Int(PRUNE_AFTER_US),
-                        Value::Int(PRUNE_BATCH),
-                    ],
-                )?;
+                self.prune_expired_sqlite("mfa_tokens", "token_hash")?;
                 self.execute(
                     "INSERT INTO mfa_tokens (token_hash, user_id, created_at, expires_at, \
                        user_agent, ip) \
@@ -379,8 +371,12 @@ impl<D: Db> SqlStore<D> {
     /// Counts a wrong code against the `mfa_token`.
     pub(super) fn count_mfa_token_failure(&self, digest: &[u8]) -> Result<(), StoreError> {
         let statement = match self.dialect() {
-            Dialect::Postgres => "UPDATE mfa_tokens SET failures = failures + 1 WHERE token_hash = $1",
-            Dialect::Sqlite => "UPDATE mfa_tokens SET failures = failures + 1 WHERE token_hash = ?1",
+            Dialect::Postgres => {
+                "UPDATE mfa_tokens SET failures = failures + 1 WHERE token_hash = $1"
+            }
+            Dialect::Sqlite => {
+                "UPDATE mfa_tokens SET failures = failures + 1 WHERE token_hash = ?1"
+            }
         };
         self.execute(statement, &[bytes(digest)])?;
         Ok(())
@@ -409,6 +405,6 @@ impl<D: Db> SqlStore<D> {
 
 /// Lower-case hex, for a list of digests passed as one text parameter
 /// (Spin's Postgres interface binds no `bytea[]`).
-fn hex(bytes: &Vec<u8>) -> String {
+fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

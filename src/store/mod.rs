@@ -575,6 +575,23 @@ impl<D: Db> SqlStore<D> {
         Ok(self.query(statement, params)?.first())
     }
 
+    /// SQLite: deletes a bounded batch of `table`'s rows (keyed by `key`)
+    /// that expired a day ago (Postgres does it inside the write's CTE).
+    fn prune_expired_sqlite(&self, table: &str, key: &str) -> Result<(), StoreError> {
+        self.execute(
+            &format!(
+                "DELETE FROM {table} WHERE {key} IN ( \
+                   SELECT {key} FROM {table} WHERE expires_at < ?1 - ?2 LIMIT ?3)"
+            ),
+            &[
+                self.now(),
+                Value::Int(PRUNE_AFTER_US),
+                Value::Int(PRUNE_BATCH),
+            ],
+        )?;
+        Ok(())
+    }
+
     /// A query that returns one row by construction (a one-row source).
     fn one_row(&self, statement: &str, params: &[Value]) -> Result<Row, StoreError> {
         self.first_row(statement, params)?

@@ -10,8 +10,7 @@ use super::row::{Row, Value};
 use super::users::user_columns;
 use super::{
     bytes, int, opt_text, secs_to_us, secs_until, text, Client, EventKind, KnownRefreshToken,
-    NewEvent, NewSession, RevokeReason, Rotation, SessionInfo, SqlStore, UserSession,
-    PRUNE_AFTER_US, PRUNE_BATCH,
+    NewEvent, NewSession, RevokeReason, Rotation, SessionInfo, SqlStore, UserSession, PRUNE_BATCH,
 };
 use crate::error::StoreError;
 
@@ -57,15 +56,7 @@ impl<D: Db> SqlStore<D> {
                 ],
             )?,
             Dialect::Sqlite => {
-                self.execute(
-                    "DELETE FROM sessions WHERE id IN ( \
-                       SELECT id FROM sessions WHERE expires_at < ?1 - ?2 LIMIT ?3)",
-                    &[
-                        self.now(),
-                        Value::Int(PRUNE_AFTER_US),
-                        Value::Int(PRUNE_BATCH),
-                    ],
-                )?;
+                self.prune_expired_sqlite("sessions", "id")?;
                 self.execute(
                     "DELETE FROM security_events WHERE id IN ( \
                        SELECT id FROM security_events WHERE at < ?1 - ?2 LIMIT ?3)",

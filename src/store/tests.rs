@@ -1369,7 +1369,10 @@ fn with_factor(t: &TestStore, email: &str, step: u64) -> (User, String, String) 
     let kept = session(&t.store, &user, email.as_bytes());
     let other = session(&t.store, &user, format!("{email}-2").as_bytes());
     assert!(t.store.save_pending_factor(&user.id, b"sealed").unwrap());
-    assert!(t.store.confirm_factor(&confirmation(&user, step, &kept)).unwrap());
+    assert!(t
+        .store
+        .confirm_factor(&confirmation(&user, step, &kept))
+        .unwrap());
     (user, kept, other)
 }
 
@@ -1379,7 +1382,10 @@ fn a_factor_is_pending_until_confirmed_once_and_then_two_factor_is_on() {
         let user = t.store.insert_user(&new_user("tia@example.com")).unwrap();
         assert_eq!(t.store.mfa_factor(&user.id).unwrap(), None);
         let nobody = uuid::Uuid::new_v4().to_string();
-        assert!(!t.store.confirm_factor(&confirmation(&user, 9, &nobody)).unwrap());
+        assert!(!t
+            .store
+            .confirm_factor(&confirmation(&user, 9, &nobody))
+            .unwrap());
         assert!(t.store.save_pending_factor(&user.id, b"first").unwrap());
         assert!(t.store.save_pending_factor(&user.id, b"second").unwrap());
         let pending = t.store.mfa_factor(&user.id).unwrap().unwrap();
@@ -1399,7 +1405,12 @@ fn a_factor_is_pending_until_confirmed_once_and_then_two_factor_is_on() {
         let found = t.store.user_with_session(&user.id, &kept).unwrap();
         assert!(found.session_active);
         assert!(found.user.unwrap().mfa_enabled);
-        assert!(!t.store.user_with_session(&user.id, &other).unwrap().session_active);
+        assert!(
+            !t.store
+                .user_with_session(&user.id, &other)
+                .unwrap()
+                .session_active
+        );
         assert_eq!(kinds(&t.store, &user.id), ["mfa_enabled", "login", "login"]);
     });
 }
@@ -1410,10 +1421,16 @@ fn a_step_is_accepted_only_after_the_last_one_and_a_recovery_code_once() {
         let (user, _, _) = with_factor(t, "ria@example.com", 100);
         assert!(!t.store.accept_totp_step(&user.id, 100, None).unwrap());
         assert!(!t.store.accept_totp_step(&user.id, 99, None).unwrap());
-        assert!(t.store.accept_totp_step(&user.id, 101, Some(b"new")).unwrap());
+        assert!(t
+            .store
+            .accept_totp_step(&user.id, 101, Some(b"new"))
+            .unwrap());
         assert!(!t.store.accept_totp_step(&user.id, 101, None).unwrap());
         let factor = t.store.mfa_factor(&user.id).unwrap().unwrap();
-        assert_eq!((factor.last_step, factor.sealed_secret), (Some(101), b"new".to_vec()));
+        assert_eq!(
+            (factor.last_step, factor.sealed_secret),
+            (Some(101), b"new".to_vec())
+        );
         assert!(t.store.use_recovery_code(&user.id, &[1; 32]).unwrap());
         assert!(!t.store.use_recovery_code(&user.id, &[1; 32]).unwrap());
         assert!(!t.store.use_recovery_code(&user.id, &[3; 32]).unwrap());
@@ -1462,7 +1479,9 @@ fn an_mfa_token_is_spent_once_dies_after_five_failures_and_expires() {
 fn disabling_removes_the_factor_codes_and_open_mfa_tokens() {
     on_both(|t| {
         let (user, kept, _) = with_factor(t, "di@example.com", 1);
-        t.store.create_mfa_token(&mfa_token(&user, b"open")).unwrap();
+        t.store
+            .create_mfa_token(&mfa_token(&user, b"open"))
+            .unwrap();
         assert!(t.store.delete_factor(&user.id, &kept, &NO_CLIENT).unwrap());
         assert!(!t.store.delete_factor(&user.id, &kept, &NO_CLIENT).unwrap());
         assert_eq!(t.store.mfa_factor(&user.id).unwrap(), None);
@@ -1478,7 +1497,9 @@ fn disabling_removes_the_factor_codes_and_open_mfa_tokens() {
 fn a_new_password_kills_open_mfa_tokens_and_deletion_takes_the_factor() {
     on_both(|t| {
         let (user, kept, _) = with_factor(t, "np@example.com", 1);
-        t.store.create_mfa_token(&mfa_token(&user, b"open")).unwrap();
+        t.store
+            .create_mfa_token(&mfa_token(&user, b"open"))
+            .unwrap();
         let change = AccountChange {
             proof: ChangeProof::Session {
                 user_id: user.id.clone(),
@@ -1491,7 +1512,9 @@ fn a_new_password_kills_open_mfa_tokens_and_deletion_takes_the_factor() {
         };
         assert!(t.store.apply_account_change(&change).unwrap().is_some());
         assert!(!t.store.find_mfa_token(b"open").unwrap().unwrap().live);
-        t.store.create_mfa_token(&mfa_token(&user, b"later")).unwrap();
+        t.store
+            .create_mfa_token(&mfa_token(&user, b"later"))
+            .unwrap();
         assert!(t.store.delete_user(&user.id).unwrap());
         assert_eq!(t.store.mfa_factor(&user.id).unwrap(), None);
         assert_eq!(t.store.find_mfa_token(b"later").unwrap(), None);
@@ -1516,8 +1539,15 @@ fn a_session_keeps_its_amr_across_rotation() {
                 event_retention_secs: 86_400,
             })
             .unwrap();
-        let rotated = t.store.rotate_refresh_token(b"r1", b"r2", 3600).unwrap().unwrap();
-        assert_eq!((rotated.session_id, rotated.amr), (id, "pwd otp".to_owned()));
+        let rotated = t
+            .store
+            .rotate_refresh_token(b"r1", b"r2", 3600)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (rotated.session_id, rotated.amr),
+            (id, "pwd otp".to_owned())
+        );
         let known = t.store.find_refresh_token(b"r1").unwrap().unwrap();
         assert_eq!(known.amr, "pwd otp");
     });
