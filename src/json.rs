@@ -68,6 +68,7 @@ mod tests {
             photo: None,
             role: "user".into(),
             verified: true,
+            disabled: false,
             mfa_enabled: true,
             created_at_us: 0,
             updated_at_us: 0,

@@ -6,10 +6,10 @@ use std::cell::{Cell, RefCell};
 
 use crate::error::StoreError;
 use crate::store::{
-    AccountChange, ChangeProof, Client, EventKind, FactorConfirmation, KnownRefreshToken,
-    LoginAttempt, MfaFactor, MfaTokenInfo, MintedToken, NewEvent, NewMfaToken, NewSession, NewUser,
-    ProfileUpdate, RevokeReason, Rotation, SecurityEvent, SessionInfo, Store, Throttle, TokenKind,
-    TokenRequest, User, UserSession,
+    AccountChange, AdminChange, AdminUserInfo, ChangeProof, Client, EventKind, FactorConfirmation,
+    KnownRefreshToken, LoginAttempt, MfaFactor, MfaTokenInfo, MintedToken, NewEvent, NewMfaToken,
+    NewSession, NewUser, ProfileUpdate, RevokeReason, Rotation, SecurityEvent, SessionInfo, Store,
+    Throttle, TokenKind, TokenRequest, User, UserPage, UserSession,
 };
 
 #[derive(Default)]
@@ -88,6 +88,7 @@ pub fn user(id: &str, email: &str, password_hash: &str, verified: bool) -> User 
         photo: None,
         role: "user".into(),
         verified,
+        disabled: false,
         mfa_enabled: false,
         created_at_us: 0,
         updated_at_us: 0,
@@ -612,6 +613,84 @@ impl Store for FakeStore {
             }
         }
         Ok(())
+    }
+
+    fn list_users(&self, page: &UserPage) -> Result<Vec<User>, StoreError> {
+        let mut users: Vec<User> = self
+            .users
+            .borrow()
+            .iter()
+            .filter(|u| {
+                page.query
+                    .is_none_or(|q| u.email.contains(q) || u.name.contains(q))
+            })
+            .filter(|u| {
+                page.after
+                    .as_ref()
+                    .is_none_or(|(at, id)| (u.created_at_us, &u.id) > (*at, id))
+            })
+            .cloned()
+            .collect();
+        users.sort_by(|a, b| (a.created_at_us, &a.id).cmp(&(b.created_at_us, &b.id)));
+        users.truncate(page.limit as usize);
+        Ok(users)
+    }
+
+    fn admin_user(&self, user_id: &str) -> Result<Option<AdminUserInfo>, StoreError> {
+        let live_sessions = self
+            .sessions
+            .borrow()
+            .iter()
+            .filter(|s| s.user_id == user_id && s.revoked.is_none())
+            .count() as i64;
+        Ok(self.user_by_id(user_id).map(|user| AdminUserInfo {
+            user,
+            live_sessions,
+        }))
+    }
+
+    fn admin_update_user(
+        &self,
+        user_id: &str,
+        change: &AdminChange,
+        client: &Client,
+    ) -> Result<Option<User>, StoreError> {
+        let updated = {
+            let mut users = self.users.borrow_mut();
+            let Some(user) = users.iter_mut().find(|u| u.id == user_id) else {
+                return Ok(None);
+            };
+            user.verified = change.verified.unwrap_or(user.verified);
+            user.disabled = change.disabled.unwrap_or(user.disabled);
+            if let Some(role) = &change.role {
+                user.role = role.clone();
+            }
+            user.clone()
+        };
+        if change.disabled == Some(true) {
+            self.revoke_where(RevokeReason::LogoutAll, |s| s.user_id == user_id);
+        }
+        self.record_events(&[NewEvent {
+            user_id: user_id.into(),
+            kind: EventKind::AdminUpdate,
+            client: client.clone(),
+            session_id: None,
+        }])?;
+        Ok(Some(updated))
+    }
+
+    fn admin_logout_all(&self, user_id: &str, client: &Client) -> Result<bool, StoreError> {
+        if self.user_by_id(user_id).is_none() {
+            return Ok(false);
+        }
+        self.revoke_where(RevokeReason::LogoutAll, |s| s.user_id == user_id);
+        self.record_events(&[NewEvent {
+            user_id: user_id.into(),
+            kind: EventKind::AdminLogoutAll,
+            client: client.clone(),
+            session_id: None,
+        }])?;
+        Ok(true)
     }
 
     fn spend_mfa_token(&self, digest: &[u8]) -> Result<bool, StoreError> {

@@ -18,6 +18,8 @@ pub enum LoginOutcome {
     /// Unknown email or wrong password: one answer for both, so it tells
     /// nothing about which emails exist. Counted as a failure.
     WrongCredentials,
+    /// The password checked out but an admin disabled the account.
+    Disabled,
     /// The password checked out but the email is not verified yet.
     Unverified,
     /// The password checked out and two-factor is on: the code comes next
@@ -71,6 +73,9 @@ pub fn login(
     // right password of an unverified user leaves this one counted, and so
     // does the right password alone when two-factor is on (else whoever
     // knows the password could guess codes without end).
+    if user.disabled {
+        return Ok(LoginOutcome::Disabled);
+    }
     if !user.verified {
         return Ok(LoginOutcome::Unverified);
     }

@@ -212,7 +212,9 @@ pub fn finish_login(
     if let Some(retry_after_secs) = store.login_lock(&user.email)? {
         return Ok(SecondStep::Locked { retry_after_secs });
     }
-    if !live {
+    // Disabling an account kills its mfa_tokens; one read just before is
+    // refused here.
+    if !live || user.disabled {
         return Ok(SecondStep::InvalidToken);
     }
     if !spend_code(store, keys, &user.id, code, now_unix_secs)? {

@@ -5,6 +5,7 @@
 //! use-cases answer with outcomes, never with responses.
 
 pub mod accounts;
+pub mod admin;
 #[cfg(test)]
 mod fake_store;
 pub mod keys;

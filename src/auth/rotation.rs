@@ -78,9 +78,12 @@ pub fn refresh(
         return Ok(RefreshOutcome::Refused(Refusal::CouldNotRefresh));
     };
     let user_gone = known.user.is_none();
-    // The store rotates only for verified users; a retired token of an
-    // unverified one gets nothing in the grace window either.
-    let unverified = known.user.as_ref().is_some_and(|user| !user.verified);
+    // The store rotates only for verified users who are not disabled; a
+    // retired token of any other gets nothing in the grace window either.
+    let unverified = known
+        .user
+        .as_ref()
+        .is_some_and(|user| !user.verified || user.disabled);
     let Some(retired_ms_ago) = known.retired_ms_ago else {
         let refusal = if user_gone {
             Refusal::UserGone

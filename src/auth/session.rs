@@ -75,7 +75,9 @@ pub fn current_user(
     let found = store.user_with_session(&identity.user_id, &identity.session_id)?;
     Ok(match found.user {
         None => CurrentUser::UserGone,
-        Some(_) if !found.session_active => CurrentUser::SessionEnded,
+        // A disabled user's sessions were revoked with it; a session that
+        // somehow outlived that ends here.
+        Some(user) if !found.session_active || user.disabled => CurrentUser::SessionEnded,
         Some(user) if !user.verified => CurrentUser::Unverified,
         Some(user) => CurrentUser::Active(user),
     })

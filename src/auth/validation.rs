@@ -199,6 +199,37 @@ impl LoginMfaRequest {
     }
 }
 
+/// `PATCH /api/admin/users/{id}`: any of the three; unknown fields ignored.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AdminUpdateRequest {
+    pub verified: Option<bool>,
+    /// `user` or `admin`.
+    pub role: Option<String>,
+    pub disabled: Option<bool>,
+}
+
+impl AdminUpdateRequest {
+    pub fn from_json(object: &Map<String, Value>) -> Result<Self, ApiError> {
+        let mut fields = Fields::new(object);
+        let verified = fields.optional_bool("verified");
+        let disabled = fields.optional_bool("disabled");
+        let role = match object.get("role") {
+            None => None,
+            Some(Value::String(role)) if role == "user" || role == "admin" => Some(role.clone()),
+            Some(_) => {
+                fields.invalid("role", "Input should be 'user' or 'admin'");
+                None
+            }
+        };
+        fields.finish()?;
+        Ok(AdminUpdateRequest {
+            verified,
+            role,
+            disabled,
+        })
+    }
+}
+
 impl TokenBody {
     pub fn from_json(object: &Map<String, Value>) -> Result<Self, ApiError> {
         let mut fields = Fields::new(object);
@@ -477,5 +508,34 @@ mod tests {
         let bad =
             LoginRequest::from_json(json!({"email": "x", "password": ""}).as_object().unwrap());
         assert!(matches!(bad, Err(ApiError::Validation(e)) if e.len() == 2));
+    }
+
+    #[test]
+    fn an_admin_update_takes_booleans_and_a_known_role_only() {
+        let parse = |body: Value| AdminUpdateRequest::from_json(body.as_object().unwrap());
+        assert_eq!(
+            parse(serde_json::json!({"verified": true, "role": "admin", "x": 1})).unwrap(),
+            AdminUpdateRequest {
+                verified: Some(true),
+                role: Some("admin".into()),
+                disabled: None,
+            }
+        );
+        assert_eq!(
+            parse(serde_json::json!({})).unwrap(),
+            AdminUpdateRequest::default()
+        );
+        for bad in [
+            serde_json::json!({"verified": "true"}),
+            serde_json::json!({"disabled": null}),
+            serde_json::json!({"disabled": 1}),
+            serde_json::json!({"role": "root"}),
+            serde_json::json!({"role": null}),
+        ] {
+            assert!(
+                matches!(parse(bad.clone()), Err(ApiError::Validation(_))),
+                "{bad}"
+            );
+        }
     }
 }

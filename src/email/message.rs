@@ -154,6 +154,7 @@ mod tests {
             photo: Some("\"><img src=x onerror=alert(1)>".into()),
             role: "user".into(),
             verified: false,
+            disabled: false,
             mfa_enabled: false,
             created_at_us: 0,
             updated_at_us: 0,

@@ -86,6 +86,22 @@ impl<'a> Fields<'a> {
         }
     }
 
+    /// An optional boolean field (absent gives `None`; `null` or another
+    /// type is a `422`).
+    pub fn optional_bool(&mut self, name: &str) -> Option<bool> {
+        match self.object.get(name)? {
+            Value::Bool(b) => Some(*b),
+            _ => {
+                self.errors.push(FieldError::field(
+                    name,
+                    "bool_type",
+                    "Input should be a valid boolean",
+                ));
+                None
+            }
+        }
+    }
+
     fn expect_string(&mut self, name: &str, value: &Value) -> Option<String> {
         match value {
             Value::String(s) => Some(s.clone()),

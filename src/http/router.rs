@@ -5,7 +5,7 @@ use super::{cors, Request, Response};
 use crate::config::Config;
 use crate::email::Transport;
 use crate::error::ApiError;
-use crate::routes::{accounts, auth, devices, health, jwks, mfa, openapi, users, Context};
+use crate::routes::{accounts, admin, auth, devices, health, jwks, mfa, openapi, users, Context};
 use crate::store::Store;
 
 type Handler = fn(&Context) -> Result<Response, ApiError>;
@@ -66,6 +66,19 @@ const ROUTES: &[Route] = &[
         &[("POST", mfa::enroll), ("DELETE", mfa::disable)],
     ),
     ("/api/users/me/mfa/totp/confirm", &[("POST", mfa::confirm)]),
+    ("/api/admin/users", &[("GET", admin::list_users)]),
+    (
+        "/api/admin/users/{id}",
+        &[
+            ("GET", admin::get_user),
+            ("PATCH", admin::update_user),
+            ("DELETE", admin::delete_user),
+        ],
+    ),
+    (
+        "/api/admin/users/{id}/logout-all",
+        &[("POST", admin::log_out_user)],
+    ),
     ("/.well-known/jwks.json", &[("GET", jwks::keys)]),
     (
         "/.well-known/openid-configuration",
@@ -357,7 +370,8 @@ mod tests {
         assert!(all.contains(&("/api/users/me/sessions/{id}", "DELETE")));
         assert!(all.contains(&("/api/users/me", "PATCH")));
         assert!(all.contains(&("/api/users/me/mfa/totp", "DELETE")));
-        assert_eq!(all.len(), 26);
+        assert!(all.contains(&("/api/admin/users/{id}/logout-all", "POST")));
+        assert_eq!(all.len(), 31);
     }
 
     #[test]

@@ -76,6 +76,7 @@ pub fn login(ctx: &Context) -> Result<Response, ApiError> {
             Err(ApiError::TooManyRequests { retry_after_secs })
         }
         LoginOutcome::WrongCredentials => Err(ApiError::BadRequest("Incorrect Email or Password")),
+        LoginOutcome::Disabled => Err(ApiError::Forbidden("Account disabled")),
         LoginOutcome::Unverified => Err(ApiError::unauthorized("Please verify your email address")),
         LoginOutcome::MfaRequired(user) => {
             let mfa_token = mfa::start_second_step(ctx.store, &user, &client(ctx))?;

@@ -7,6 +7,7 @@ use base64::Engine;
 use serde_json::{json, Value};
 
 use super::caller::{client, signed_in};
+use super::query::{page_limit, query_error, DEFAULT_PAGE};
 use super::Context;
 use crate::error::{ApiError, FieldError};
 use crate::http::Response;
@@ -15,8 +16,6 @@ use crate::log;
 use crate::store::{RevokeReason, SecurityEvent, SessionInfo};
 
 const SESSION_NOT_FOUND: ApiError = ApiError::NotFoundDetail("Session not found");
-const DEFAULT_EVENTS: u32 = 50;
-const MAX_EVENTS: u32 = 100;
 
 /// `GET /api/users/me/sessions`: the caller's live sessions, newest first.
 pub fn sessions(ctx: &Context) -> Result<Response, ApiError> {
@@ -62,7 +61,7 @@ pub fn revoke_session(ctx: &Context) -> Result<Response, ApiError> {
 pub fn events(ctx: &Context) -> Result<Response, ApiError> {
     // The token's 401s come before the query's 422s, as before a body's.
     let (_, user) = signed_in(ctx)?;
-    let limit = events_limit(ctx.request.query_param("limit"));
+    let limit = page_limit(ctx.request.query_param("limit"));
     let cursor = ctx.request.query_param("cursor").map(|c| decode_cursor(&c));
     let errors: Vec<FieldError> = [limit.clone().err(), cursor.clone().and_then(Result::err)]
         .into_iter()
@@ -71,7 +70,7 @@ pub fn events(ctx: &Context) -> Result<Response, ApiError> {
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
-    let limit = limit.unwrap_or(DEFAULT_EVENTS);
+    let limit = limit.unwrap_or(DEFAULT_PAGE);
     let before = cursor.and_then(Result::ok);
     let retention = ctx.config.security_event_retention_secs()?;
     let mut page = ctx
@@ -112,40 +111,6 @@ fn event_json(event: &SecurityEvent) -> Value {
     })
 }
 
-fn query_error(name: &str, kind: &'static str, msg: &str) -> FieldError {
-    FieldError {
-        loc: vec!["query".into(), name.into()],
-        msg: msg.into(),
-        kind,
-    }
-}
-
-/// `limit`: a whole number from 1 to 100 (default 50).
-fn events_limit(raw: Option<String>) -> Result<u32, FieldError> {
-    let Some(raw) = raw else {
-        return Ok(DEFAULT_EVENTS);
-    };
-    let number: i64 = raw
-        .trim()
-        .parse()
-        .map_err(|_| query_error("limit", "int_parsing", "Input should be a valid integer"))?;
-    if number < 1 {
-        return Err(query_error(
-            "limit",
-            "greater_than_equal",
-            "Input should be greater than or equal to 1",
-        ));
-    }
-    if number > i64::from(MAX_EVENTS) {
-        return Err(query_error(
-            "limit",
-            "less_than_equal",
-            "Input should be less than or equal to 100",
-        ));
-    }
-    Ok(number as u32)
-}
-
 /// The cursor is the last listed event's id, base64url (opaque to clients).
 fn encode_cursor(id: i64) -> String {
     URL_SAFE_NO_PAD.encode(format!("e{id}"))
@@ -176,17 +141,6 @@ mod tests {
             &URL_SAFE_NO_PAD.encode("x7"),
         ] {
             assert!(decode_cursor(bad).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn the_limit_is_a_whole_number_from_1_to_100() {
-        assert_eq!(events_limit(None), Ok(50));
-        assert_eq!(events_limit(Some("100".into())), Ok(100));
-        assert_eq!(events_limit(Some("1".into())), Ok(1));
-        for bad in ["0", "101", "-1", "ten", "1.5", ""] {
-            let error = events_limit(Some(bad.into())).unwrap_err();
-            assert_eq!(error.loc, ["query", "limit"], "{bad}");
         }
     }
 }

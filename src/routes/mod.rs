@@ -5,6 +5,7 @@
 //! serve the handlers; the shared JSON shapes are in `crate::json`.
 
 pub mod accounts;
+pub mod admin;
 pub mod auth;
 mod caller;
 pub mod devices;
@@ -12,6 +13,7 @@ pub mod health;
 pub mod jwks;
 pub mod mfa;
 pub mod openapi;
+mod query;
 mod signer;
 pub mod users;
 

@@ -17,6 +17,7 @@
 //! microseconds from the component's clock.
 
 mod accounts;
+mod admin;
 pub mod db;
 mod events;
 mod mfa;
@@ -46,6 +47,8 @@ pub struct User {
     pub photo: Option<String>,
     pub role: String,
     pub verified: bool,
+    /// Disabled by an admin: no login, no refresh.
+    pub disabled: bool,
     /// Two-factor is on (a confirmed TOTP factor).
     pub mfa_enabled: bool,
     /// Microseconds since the Unix epoch.
@@ -137,6 +140,8 @@ pub enum EventKind {
     MfaFailed,
     MfaEnabled,
     MfaDisabled,
+    AdminUpdate,
+    AdminLogoutAll,
 }
 
 impl EventKind {
@@ -156,6 +161,8 @@ impl EventKind {
             EventKind::MfaFailed => "mfa_failed",
             EventKind::MfaEnabled => "mfa_enabled",
             EventKind::MfaDisabled => "mfa_disabled",
+            EventKind::AdminUpdate => "admin_update",
+            EventKind::AdminLogoutAll => "admin_logout_all",
         }
     }
 }
@@ -297,6 +304,34 @@ pub struct MfaTokenInfo {
     pub user: Option<User>,
     /// Not spent, not expired, fewer than 5 wrong codes.
     pub live: bool,
+}
+
+/// A page of the admin listing (`GET /api/admin/users`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct UserPage<'a> {
+    /// A substring of the email or the name.
+    pub query: Option<&'a str>,
+    /// The `(created_at in microseconds, id)` of the last user of the
+    /// previous page.
+    pub after: Option<(i64, String)>,
+    pub limit: u32,
+}
+
+/// A user as `GET /api/admin/users/{id}` shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AdminUserInfo {
+    pub user: User,
+    /// Not revoked, before the absolute timeout.
+    pub live_sessions: i64,
+}
+
+/// `PATCH /api/admin/users/{id}`: `None` leaves a field as it is.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AdminChange {
+    pub verified: Option<bool>,
+    /// `user` or `admin`.
+    pub role: Option<String>,
+    pub disabled: Option<bool>,
 }
 
 /// A successful refresh-token rotation.
@@ -486,6 +521,19 @@ pub trait Store {
     fn count_mfa_token_failure(&self, digest: &[u8]) -> Result<(), StoreError>;
     /// Spends an open `mfa_token`: of parallel tries, one gets `true`.
     fn spend_mfa_token(&self, digest: &[u8]) -> Result<bool, StoreError>;
+    /// A page of users, oldest first (`created_at`, then `id`).
+    fn list_users(&self, page: &UserPage) -> Result<Vec<User>, StoreError>;
+    fn admin_user(&self, user_id: &str) -> Result<Option<AdminUserInfo>, StoreError>;
+    /// An admin's change (disabling revokes every session); `None` when
+    /// there is no such user.
+    fn admin_update_user(
+        &self,
+        user_id: &str,
+        change: &AdminChange,
+        client: &Client,
+    ) -> Result<Option<User>, StoreError>;
+    /// Revokes every session of the user; `false` when there is no such user.
+    fn admin_logout_all(&self, user_id: &str, client: &Client) -> Result<bool, StoreError>;
 }
 
 /// The store over one database connection.
@@ -773,6 +821,23 @@ impl<D: Db> Store for SqlStore<D> {
     }
     fn spend_mfa_token(&self, digest: &[u8]) -> Result<bool, StoreError> {
         SqlStore::spend_mfa_token(self, digest)
+    }
+    fn list_users(&self, page: &UserPage) -> Result<Vec<User>, StoreError> {
+        SqlStore::list_users(self, page)
+    }
+    fn admin_user(&self, user_id: &str) -> Result<Option<AdminUserInfo>, StoreError> {
+        SqlStore::admin_user(self, user_id)
+    }
+    fn admin_update_user(
+        &self,
+        user_id: &str,
+        change: &AdminChange,
+        client: &Client,
+    ) -> Result<Option<User>, StoreError> {
+        SqlStore::admin_update_user(self, user_id, change, client)
+    }
+    fn admin_logout_all(&self, user_id: &str, client: &Client) -> Result<bool, StoreError> {
+        SqlStore::admin_logout_all(self, user_id, client)
     }
 }
 

@@ -68,6 +68,7 @@ pub const POSTGRES: &[Migration] = &[
     migration!(6, "postgres", "V6__one_time_tokens.sql"),
     migration!(7, "postgres", "V7__email_sends.sql"),
     migration!(8, "postgres", "V8__two_factor.sql"),
+    migration!(9, "postgres", "V9__disabled_accounts.sql"),
 ];
 
 /// `migrations/sqlite`, in order.
@@ -77,6 +78,7 @@ pub const SQLITE: &[Migration] = &[
     migration!(3, "sqlite", "V3__one_time_tokens.sql"),
     migration!(4, "sqlite", "V4__email_sends.sql"),
     migration!(5, "sqlite", "V5__two_factor.sql"),
+    migration!(6, "sqlite", "V6__disabled_accounts.sql"),
 ];
 
 /// The advisory lock key that serialises migrations of one database.

@@ -153,7 +153,7 @@ impl<D: Db> SqlStore<D> {
                            WHERE refresh_token_hash = $1 AND revoked_at IS NULL \
                              AND expires_at > now() AND absolute_expires_at > now() \
                              AND EXISTS (SELECT 1 FROM users WHERE users.id = sessions.user_id \
-                                         AND users.verified) \
+                                         AND users.verified AND NOT users.disabled) \
                            RETURNING id, user_id, expires_at, amr), \
                          retired AS ( \
                            INSERT INTO retired_refresh_tokens (token_hash, session_id, retired_at) \
@@ -188,7 +188,7 @@ impl<D: Db> SqlStore<D> {
                      WHERE refresh_token_hash = ?1 AND revoked_at IS NULL \
                        AND expires_at > ?4 AND absolute_expires_at > ?4 \
                        AND EXISTS (SELECT 1 FROM users WHERE users.id = sessions.user_id \
-                                   AND users.verified) \
+                                   AND users.verified AND NOT users.disabled) \
                      RETURNING id, user_id, expires_at, amr",
                     &[
                         bytes(old),

@@ -1552,3 +1552,158 @@ fn a_session_keeps_its_amr_across_rotation() {
         assert_eq!(known.amr, "pwd otp");
     });
 }
+
+// Admin.
+
+fn page<'a>(query: Option<&'a str>, after: Option<&User>, limit: u32) -> UserPage<'a> {
+    UserPage {
+        query,
+        after: after.map(|u| (u.created_at_us, u.id.clone())),
+        limit,
+    }
+}
+
+#[test]
+fn the_user_listing_pages_oldest_first_and_searches_email_and_name() {
+    on_both(|t| {
+        assert_eq!(
+            t.store.list_users(&page(None, None, 10)).unwrap(),
+            Vec::new()
+        );
+        let mut created = Vec::new();
+        for i in 0..5 {
+            created.push(
+                t.store
+                    .insert_user(&new_user(&format!("p{i}@example.com")))
+                    .unwrap(),
+            );
+            t.advance_secs(1);
+        }
+        let first = t.store.list_users(&page(None, None, 2)).unwrap();
+        let ids = |users: &[User]| users.iter().map(|u| u.id.clone()).collect::<Vec<_>>();
+        // Time moved backwards for the older rows on PostgreSQL: the order
+        // is by created_at whatever the insertion order.
+        let mut expected = created.clone();
+        expected.sort_by_key(|u| {
+            (
+                t.store
+                    .admin_user(&u.id)
+                    .unwrap()
+                    .unwrap()
+                    .user
+                    .created_at_us,
+                u.id.clone(),
+            )
+        });
+        assert_eq!(ids(&first), ids(&expected[..2]));
+        let second = t.store.list_users(&page(None, first.last(), 2)).unwrap();
+        assert_eq!(ids(&second), ids(&expected[2..4]));
+        let third = t.store.list_users(&page(None, second.last(), 2)).unwrap();
+        assert_eq!(ids(&third), ids(&expected[4..]));
+        assert!(t
+            .store
+            .list_users(&page(None, third.last(), 2))
+            .unwrap()
+            .is_empty());
+        let found = t
+            .store
+            .list_users(&page(Some("P3@EXAMPLE"), None, 10))
+            .unwrap();
+        assert_eq!(ids(&found), [created[3].id.clone()]);
+        assert_eq!(
+            t.store
+                .list_users(&page(Some("ann"), None, 10))
+                .unwrap()
+                .len(),
+            5,
+            "name"
+        );
+        assert!(t
+            .store
+            .list_users(&page(Some("%"), None, 10))
+            .unwrap()
+            .is_empty());
+    });
+}
+
+#[test]
+fn disabling_revokes_every_session_and_stops_refresh() {
+    on_both(|t| {
+        let user = t.store.insert_user(&new_user("dis@example.com")).unwrap();
+        let first = session(&t.store, &user, b"d1");
+        session(&t.store, &user, b"d2");
+        t.store
+            .create_mfa_token(&mfa_token(&user, b"second"))
+            .unwrap();
+        let change = AdminChange {
+            disabled: Some(true),
+            ..AdminChange::default()
+        };
+        let updated = t
+            .store
+            .admin_update_user(&user.id, &change, &NO_CLIENT)
+            .unwrap()
+            .unwrap();
+        assert!(updated.disabled);
+        assert!(updated.updated_at_us > user.updated_at_us);
+        let info = t.store.admin_user(&user.id).unwrap().unwrap();
+        assert_eq!(info.live_sessions, 0);
+        assert!(
+            !t.store
+                .user_with_session(&user.id, &first)
+                .unwrap()
+                .session_active
+        );
+        assert_eq!(
+            t.store.rotate_refresh_token(b"d1", b"d3", 60).unwrap(),
+            None
+        );
+        assert!(!t.store.find_mfa_token(b"second").unwrap().unwrap().live);
+        assert_eq!(kinds(&t.store, &user.id)[0], "admin_update");
+        // Enabled again: a new session refreshes.
+        let enable = AdminChange {
+            disabled: Some(false),
+            role: Some("admin".into()),
+            verified: Some(false),
+        };
+        let back = t
+            .store
+            .admin_update_user(&user.id, &enable, &NO_CLIENT)
+            .unwrap()
+            .unwrap();
+        assert!(!back.disabled && !back.verified);
+        assert_eq!(back.role, "admin");
+        let nobody = uuid::Uuid::new_v4().to_string();
+        assert_eq!(
+            t.store
+                .admin_update_user(&nobody, &enable, &NO_CLIENT)
+                .unwrap(),
+            None
+        );
+        assert_eq!(t.store.admin_user(&nobody).unwrap(), None);
+    });
+}
+
+#[test]
+fn an_admin_logout_all_revokes_every_session_with_one_event() {
+    on_both(|t| {
+        let user = t.store.insert_user(&new_user("lo@example.com")).unwrap();
+        session(&t.store, &user, b"l1");
+        session(&t.store, &user, b"l2");
+        assert_eq!(
+            t.store.admin_user(&user.id).unwrap().unwrap().live_sessions,
+            2
+        );
+        assert!(t.store.admin_logout_all(&user.id, &NO_CLIENT).unwrap());
+        assert_eq!(
+            t.store.admin_user(&user.id).unwrap().unwrap().live_sessions,
+            0
+        );
+        assert_eq!(
+            kinds(&t.store, &user.id),
+            ["admin_logout_all", "login", "login"]
+        );
+        let nobody = uuid::Uuid::new_v4().to_string();
+        assert!(!t.store.admin_logout_all(&nobody, &NO_CLIENT).unwrap());
+    });
+}

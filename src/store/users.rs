@@ -26,12 +26,13 @@ pub(super) fn user_columns(dialect: Dialect, alias: &str) -> String {
     match dialect {
         Dialect::Postgres => format!(
             "{a}id::text AS user_id, {a}name, {a}email, {a}password, {a}photo, {a}role, \
-             {a}verified, {mfa_enabled}, (extract(epoch from {a}created_at) * 1000000)::int8 AS created_us, \
+             {a}verified, {a}disabled, {mfa_enabled}, (extract(epoch from {a}created_at) * 1000000)::int8 AS created_us, \
              (extract(epoch from {a}updated_at) * 1000000)::int8 AS updated_us"
         ),
         Dialect::Sqlite => format!(
             "{a}id AS user_id, {a}name AS name, {a}email AS email, {a}password AS password, \
-             {a}photo AS photo, {a}role AS role, {a}verified AS verified, {mfa_enabled}, \
+             {a}photo AS photo, {a}role AS role, {a}verified AS verified, \
+             {a}disabled AS disabled, {mfa_enabled}, \
              {a}created_at AS created_us, {a}updated_at AS updated_us"
         ),
     }
