@@ -64,11 +64,14 @@ fn every_documented_operation_is_served_and_every_served_one_documented() {
     }
     documented.sort();
     let expected = [
+        "DELETE /api/admin/users/{id}",
         "DELETE /api/users/me",
         "DELETE /api/users/me/mfa/totp",
         "DELETE /api/users/me/sessions/{id}",
         "GET /.well-known/jwks.json",
         "GET /.well-known/openid-configuration",
+        "GET /api/admin/users",
+        "GET /api/admin/users/{id}",
         "GET /api/auth/logout",
         "GET /api/auth/refresh",
         "GET /api/healthchecker",
@@ -76,7 +79,9 @@ fn every_documented_operation_is_served_and_every_served_one_documented() {
         "GET /api/users/me",
         "GET /api/users/me/events",
         "GET /api/users/me/sessions",
+        "PATCH /api/admin/users/{id}",
         "PATCH /api/users/me",
+        "POST /api/admin/users/{id}/logout-all",
         "POST /api/auth/forgot-password",
         "POST /api/auth/login",
         "POST /api/auth/login/mfa",
