@@ -56,6 +56,24 @@ fn user(service: &Service) -> (String, String, String) {
     (email, me["id"].as_str().unwrap().to_owned(), token)
 }
 
+/// Follows `next_cursor` from the listing `first` (a path with its query)
+/// to the end: `field` of every user listed, and the last cursor given.
+fn all_pages(service: &Service, token: &str, first: &str, field: &str) -> (Vec<String>, String) {
+    let (mut values, mut path, mut last_cursor) = (Vec::new(), first.to_owned(), String::new());
+    loop {
+        let page: Value = get(service, &path, token).json().unwrap();
+        let users = page["users"].as_array().unwrap();
+        values.extend(users.iter().map(|u| u[field].as_str().unwrap().to_owned()));
+        match page["next_cursor"].as_str() {
+            Some(next) => {
+                last_cursor = next.to_owned();
+                path = format!("{first}&cursor={next}");
+            }
+            None => return (values, last_cursor),
+        }
+    }
+}
+
 fn user_path(id: &str) -> String {
     format!("/api/admin/users/{id}")
 }
@@ -155,34 +173,12 @@ fn the_listing_pages_oldest_first_searches_and_checks_its_query() {
     assert_eq!(users.len(), 2);
     assert_eq!(users[0]["disabled"], false);
     assert!(users[0].get("password").is_none());
-    let mut emails: Vec<String> = users
-        .iter()
-        .map(|u| u["email"].as_str().unwrap().to_owned())
-        .collect();
-    let mut cursor = body["next_cursor"].as_str().unwrap().to_owned();
-    loop {
-        let page: Value = get(
-            &service,
-            &format!(
-                "/api/admin/users?q={}&limit=2&cursor={cursor}",
-                tag.to_uppercase()
-            ),
-            &token,
-        )
-        .json()
-        .unwrap();
-        emails.extend(
-            page["users"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|u| u["email"].as_str().unwrap().to_owned()),
-        );
-        match page["next_cursor"].as_str() {
-            Some(next) => cursor = next.to_owned(),
-            None => break,
-        }
-    }
+    let (emails, cursor) = all_pages(
+        &service,
+        &token,
+        &format!("/api/admin/users?q={}&limit=2", tag.to_uppercase()),
+        "email",
+    );
     let expected: Vec<String> = (0..5).map(|i| format!("{tag}-{i}")).collect();
     let found: Vec<String> = emails
         .iter()
@@ -198,9 +194,9 @@ fn the_listing_pages_oldest_first_searches_and_checks_its_query() {
         .collect();
     assert_eq!(found, expected, "oldest first, each once");
     for (query, field) in [
-        (format!("limit=0"), "limit"),
-        (format!("limit=101"), "limit"),
-        (format!("cursor=not-a-cursor"), "cursor"),
+        ("limit=0".to_owned(), "limit"),
+        ("limit=101".to_owned(), "limit"),
+        ("cursor=not-a-cursor".to_owned(), "cursor"),
         (format!("q=other&cursor={cursor}"), "cursor"),
         (format!("q={}", "a".repeat(255)), "q"),
     ] {
@@ -234,22 +230,7 @@ fn paging_visits_every_user_once_while_users_register() {
                 register(&service, &service.plain());
             }
         });
-        let mut seen = Vec::new();
-        let mut path = "/api/admin/users?limit=3".to_owned();
-        loop {
-            let page: Value = get(&service, &path, &token).json().unwrap();
-            seen.extend(
-                page["users"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|u| u["id"].as_str().unwrap().to_owned()),
-            );
-            match page["next_cursor"].as_str() {
-                Some(next) => path = format!("/api/admin/users?limit=3&cursor={next}"),
-                None => break,
-            }
-        }
+        let (seen, _) = all_pages(&service, &token, "/api/admin/users?limit=3", "id");
         registering.join().unwrap();
         seen
     });

@@ -6,11 +6,11 @@
 use serde_json::{json, Value};
 
 use super::caller::{client, signed_in};
-use super::query::{page_limit, query_error, DEFAULT_PAGE};
+use super::query::{all_valid, next_cursor, page_limit, query_error, DEFAULT_PAGE};
 use super::Context;
 use crate::auth::admin::{self, AdminOutcome};
 use crate::auth::validation::AdminUpdateRequest;
-use crate::error::{ApiError, FieldError};
+use crate::error::ApiError;
 use crate::http::body::json_object;
 use crate::http::Response;
 use crate::json::user_json;
@@ -55,31 +55,20 @@ pub fn list_users(ctx: &Context) -> Result<Response, ApiError> {
         admin::decode_cursor(&c, query.as_deref())
             .ok_or_else(|| query_error("cursor", "value_error", "Invalid cursor"))
     });
-    let errors: Vec<FieldError> = [
+    all_valid([
         query_check.err(),
         limit.clone().err(),
         cursor.clone().and_then(Result::err),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
-    if !errors.is_empty() {
-        return Err(ApiError::Validation(errors));
-    }
+    ])?;
     let limit = limit.unwrap_or(DEFAULT_PAGE);
     let mut users = ctx.store.list_users(&UserPage {
         query: query.as_deref(),
         after: cursor.and_then(Result::ok),
         limit: limit + 1,
     })?;
-    let next_cursor = if users.len() > limit as usize {
-        users.truncate(limit as usize);
-        users
-            .last()
-            .map(|last| admin::encode_cursor(last, query.as_deref()))
-    } else {
-        None
-    };
+    let next_cursor = next_cursor(&mut users, limit, |last| {
+        admin::encode_cursor(last, query.as_deref())
+    });
     let users: Vec<Value> = users.iter().map(listed_user_json).collect();
     Ok(Response::json(
         200,

@@ -7,7 +7,7 @@ use base64::Engine;
 use serde_json::{json, Value};
 
 use super::caller::{client, signed_in};
-use super::query::{page_limit, query_error, DEFAULT_PAGE};
+use super::query::{all_valid, next_cursor, page_limit, query_error, DEFAULT_PAGE};
 use super::Context;
 use crate::error::{ApiError, FieldError};
 use crate::http::Response;
@@ -63,25 +63,18 @@ pub fn events(ctx: &Context) -> Result<Response, ApiError> {
     let (_, user) = signed_in(ctx)?;
     let limit = page_limit(ctx.request.query_param("limit"));
     let cursor = ctx.request.query_param("cursor").map(|c| decode_cursor(&c));
-    let errors: Vec<FieldError> = [limit.clone().err(), cursor.clone().and_then(Result::err)]
-        .into_iter()
-        .flatten()
-        .collect();
-    if !errors.is_empty() {
-        return Err(ApiError::Validation(errors));
-    }
+    all_valid([
+        None,
+        limit.clone().err(),
+        cursor.clone().and_then(Result::err),
+    ])?;
     let limit = limit.unwrap_or(DEFAULT_PAGE);
     let before = cursor.and_then(Result::ok);
     let retention = ctx.config.security_event_retention_secs()?;
     let mut page = ctx
         .store
         .list_events(&user.id, before, limit + 1, retention)?;
-    let next_cursor = if page.len() > limit as usize {
-        page.truncate(limit as usize);
-        page.last().map(|last| encode_cursor(last.id))
-    } else {
-        None
-    };
+    let next_cursor = next_cursor(&mut page, limit, |last| encode_cursor(last.id));
     let events: Vec<Value> = page.iter().map(event_json).collect();
     Ok(Response::json(
         200,

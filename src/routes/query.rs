@@ -1,7 +1,7 @@
 //! Query parameters of the listing routes, validated like body fields
 //! (`422` with `loc ["query", "<name>"]`).
 
-use crate::error::FieldError;
+use crate::error::{ApiError, FieldError};
 
 /// A page's `limit` when none is given, and the largest one accepted.
 pub const DEFAULT_PAGE: u32 = 50;
@@ -13,6 +13,29 @@ pub fn query_error(name: &str, kind: &'static str, msg: &str) -> FieldError {
         msg: msg.into(),
         kind,
     }
+}
+
+/// Every failed check of a query at once, as one `422`.
+pub fn all_valid(checks: [Option<FieldError>; 3]) -> Result<(), ApiError> {
+    let errors: Vec<FieldError> = checks.into_iter().flatten().collect();
+    match errors.is_empty() {
+        true => Ok(()),
+        false => Err(ApiError::Validation(errors)),
+    }
+}
+
+/// Cuts a page fetched with `limit + 1` rows down to `limit`; the cursor
+/// of its last item when a row followed, else `None` (the last page).
+pub fn next_cursor<T>(
+    page: &mut Vec<T>,
+    limit: u32,
+    cursor_of: impl Fn(&T) -> String,
+) -> Option<String> {
+    if page.len() <= limit as usize {
+        return None;
+    }
+    page.truncate(limit as usize);
+    page.last().map(cursor_of)
 }
 
 /// `limit`: a whole number from 1 to 100 (default 50).
