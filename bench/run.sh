@@ -105,6 +105,18 @@ login_cookies() {
         -d "{\"email\":\"$EMAIL\",\"password\":\"$PASSWORD\"}" "$BASE/api/auth/login" | tr -d '\r' | { grep -i '^set-cookie:' || true; }
 }
 
+# promote_bench_user postgres|sqlite: the bench user becomes an admin (in
+# the database: the service grants the role only at a proven mailbox).
+promote_bench_user() {
+    local statement="UPDATE users SET role = 'admin' WHERE email = '$EMAIL'"
+    if [ "$1" = postgres ]; then
+        psql -q -h 127.0.0.1 -U postgres -d "$DB" -c "$statement" >/dev/null
+    else
+        python3 -c 'import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); c.execute(sys.argv[2]); c.commit()' \
+            "$STATE_DIR/sqlite_db.db" "$statement"
+    fi
+}
+
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 # PostgreSQL's CPU: every postgres process (backends come and go, so this
 # counts the live ones; the pool keeps the runner's connections alive).
@@ -165,6 +177,11 @@ for BACKEND in $BACKENDS; do
     run "POST /api/auth/refresh" /api/auth/refresh refresh.lua $CONNECTIONS BENCH_TOKENS="${TOKENS#,}"
     run "POST /api/auth/login" /api/auth/login login.lua 2 BENCH_EMAIL="$EMAIL" BENCH_PASSWORD="$PASSWORD"
     run "POST /api/auth/register" /api/auth/register register.lua 2
+    # The admin listing's first page (50 users of the hundreds the register
+    # row created), as the bench user made admin.
+    promote_bench_user "$BACKEND"
+    ADMIN_COOKIE=$(login_cookies | sed -n 's/^set-cookie: \(access_token=[^;]*\).*/\1/Ip')
+    run "GET /api/admin/users" "/api/admin/users?limit=50" get.lua 2 BENCH_COOKIE="$ADMIN_COOKIE"
     if [ "$FIRST" = 0 ]; then
         # One keep-alive connection, one request at a time.
         CONNS=1 run "GET /api/healthchecker" /api/healthchecker get.lua 1
