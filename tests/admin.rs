@@ -52,8 +52,14 @@ fn admin(service: &Service) -> (String, String, String) {
 fn user(service: &Service) -> (String, String, String) {
     let (email, body, _) = register_and_login(service, &service.plain());
     let token = access_token(&body);
-    let me: Value = get(service, "/api/users/me", &token).json().unwrap();
-    (email, me["id"].as_str().unwrap().to_owned(), token)
+    let id = user_id(service, &token);
+    (email, id, token)
+}
+
+/// The id of the token's user, from `/me`.
+fn user_id(service: &Service, token: &str) -> String {
+    let me: Value = get(service, "/api/users/me", token).json().unwrap();
+    me["id"].as_str().unwrap().to_owned()
 }
 
 /// Follows `next_cursor` from the listing `first` (a path with its query)
@@ -306,12 +312,7 @@ fn a_disabled_user_is_logged_out_mid_session_and_cannot_log_in() {
     let browser = service.browser();
     let (email, body, _) = register_and_login(&service, &browser);
     let user_token = access_token(&body);
-    let id: String = get(&service, "/api/users/me", &user_token)
-        .json::<Value>()
-        .unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = user_id(&service, &user_token);
     let response = patch(&service, &token, &id, json!({"disabled": true}));
     assert_eq!(response.status(), 200);
     let body: Value = response.json().unwrap();
@@ -376,12 +377,7 @@ fn logging_a_user_out_everywhere_and_deleting_it() {
     let other = service.browser();
     login(&service, &other, &email);
     let user_token = access_token(&body);
-    let id: String = get(&service, "/api/users/me", &user_token)
-        .json::<Value>()
-        .unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = user_id(&service, &user_token);
     let response = call(
         &service,
         Method::POST,
