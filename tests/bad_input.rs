@@ -241,3 +241,166 @@ fn concurrent_garbage_does_not_disturb_real_users() {
     });
     assert_eq!(service.db.query_i64("SELECT count(*) FROM users"), 1);
 }
+
+/// The signed-in body routes of two-factor and admin: an admin's token
+/// (the admin routes need one; the two-factor routes take any user's).
+fn signed_in_admin(service: &Service) -> (String, String) {
+    let (email, body, _) = register_and_login(service, &service.plain());
+    service.db.execute(&format!(
+        "UPDATE users SET role = 'admin' WHERE email = '{email}'"
+    ));
+    let token = access_token(&body);
+    let me: Value = service
+        .plain()
+        .get(service.url("/api/users/me"))
+        .bearer_auth(&token)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    (token, me["id"].as_str().unwrap().to_owned())
+}
+
+#[test]
+fn two_factor_and_admin_bodies_are_checked_before_anything_changes() {
+    let service = Service::builder()
+        .var(
+            "mfa_encryption_key",
+            "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=",
+        )
+        .start();
+    let (token, id) = signed_in_admin(&service);
+    let admin_path = format!("/api/admin/users/{id}");
+    let routes: [(reqwest::Method, &str); 5] = [
+        (reqwest::Method::POST, "/api/users/me/mfa/totp"),
+        (reqwest::Method::POST, "/api/users/me/mfa/totp/confirm"),
+        (reqwest::Method::DELETE, "/api/users/me/mfa/totp"),
+        (reqwest::Method::POST, "/api/auth/login/mfa"),
+        (reqwest::Method::PATCH, &admin_path),
+    ];
+    let send = |method: &reqwest::Method, path: &str, content_type: Option<&str>, body: Vec<u8>| {
+        let mut request = service
+            .plain()
+            .request(method.clone(), service.url(path))
+            .bearer_auth(&token)
+            .body(body);
+        if let Some(ct) = content_type {
+            request = request.header("content-type", ct);
+        }
+        request.send().unwrap().status().as_u16()
+    };
+    for (method, path) in &routes {
+        let big = format!("{{\"code\": \"{}\"}}", "1".repeat(20 * 1024)).into_bytes();
+        assert_eq!(
+            send(method, path, Some("application/json"), big),
+            413,
+            "{method} {path}"
+        );
+        assert_eq!(
+            send(method, path, Some("text/plain"), b"{}".to_vec()),
+            415,
+            "{method} {path}"
+        );
+        for body in [&b"{"[..], b"[]", b"null", b"\xff{}"] {
+            let status = send(method, path, Some("application/json"), body.to_vec());
+            assert_eq!(status, 422, "{method} {path} {body:?}");
+        }
+        let wrong_types = json!({"password": 5, "code": ["1"], "mfa_token": {}, "verified": "yes",
+                                 "role": 1, "disabled": 0});
+        let status = send(
+            method,
+            path,
+            Some("application/json"),
+            wrong_types.to_string().into_bytes(),
+        );
+        assert_eq!(status, 422, "{method} {path}");
+    }
+    // Hostile codes are plain wrong codes.
+    let enrolled = send(
+        &reqwest::Method::POST,
+        "/api/users/me/mfa/totp",
+        Some("application/json"),
+        json!({"password": PASSWORD}).to_string().into_bytes(),
+    );
+    assert_eq!(enrolled, 200);
+    for code in ["' OR 1=1 --", "12345\u{0}", "١٢٣٤٥٦", "🔑🔑🔑", "000000"] {
+        let body = json!({"code": code}).to_string().into_bytes();
+        let status = send(
+            &reqwest::Method::POST,
+            "/api/users/me/mfa/totp/confirm",
+            Some("application/json"),
+            body,
+        );
+        assert_eq!(status, 400, "{code:?}");
+    }
+    // Nothing changed: the factor is still pending, the admin still an
+    // admin, and the service healthy.
+    assert_eq!(
+        service
+            .db
+            .query_i64("SELECT count(*) FROM mfa_factors WHERE confirmed_at IS NULL"),
+        1
+    );
+    assert_eq!(
+        service
+            .db
+            .query_i64("SELECT count(*) FROM mfa_recovery_codes"),
+        0
+    );
+    assert_eq!(service.db.query_text("SELECT role FROM users"), "admin");
+    assert_healthy(&service);
+}
+
+#[test]
+fn parallel_enrollments_leave_one_pending_factor_that_confirms() {
+    let service = Service::builder()
+        .var(
+            "mfa_encryption_key",
+            "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=",
+        )
+        .var("login_max_failures", "100")
+        .start();
+    let (token, _) = signed_in_admin(&service);
+    let secrets: Vec<String> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..6)
+            .map(|_| {
+                scope.spawn(|| {
+                    let response = service
+                        .plain()
+                        .post(service.url("/api/users/me/mfa/totp"))
+                        .bearer_auth(&token)
+                        .json(&json!({"password": PASSWORD}))
+                        .send()
+                        .unwrap();
+                    assert_eq!(response.status(), 200);
+                    let body: Value = response.json().unwrap();
+                    body["secret"].as_str().unwrap().to_owned()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(service.db.query_i64("SELECT count(*) FROM mfa_factors"), 1);
+    // Exactly one of the secrets handed out is the one kept: it confirms.
+    let confirmed: Vec<u16> = secrets
+        .iter()
+        .map(|secret| {
+            let code =
+                common::authenticator::code(&common::authenticator::decode_secret(secret), 0);
+            service
+                .plain()
+                .post(service.url("/api/users/me/mfa/totp/confirm"))
+                .bearer_auth(&token)
+                .json(&json!({"code": code}))
+                .send()
+                .unwrap()
+                .status()
+                .as_u16()
+        })
+        .collect();
+    assert_eq!(
+        confirmed.iter().filter(|s| **s == 200).count(),
+        1,
+        "{confirmed:?}"
+    );
+}
