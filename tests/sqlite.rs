@@ -28,10 +28,10 @@ fn postgres_columns(db: &TestDb) -> Columns {
         .collect()
 }
 
-/// SQLite's own mechanism, with no PostgreSQL twin: the always-empty table
-/// whose trigger applies a credential change (PostgreSQL does the same with
-/// a writable CTE).
-const SQLITE_ONLY_TABLES: &[&str] = &["account_changes"];
+/// SQLite's own mechanism, with no PostgreSQL twin: the always-empty tables
+/// whose triggers apply a credential change and a two-factor change
+/// (PostgreSQL does the same with writable CTEs).
+const SQLITE_ONLY_TABLES: &[&str] = &["account_changes", "mfa_changes"];
 
 fn sqlite_columns(db: &TestDb) -> Columns {
     let connection = db.sqlite();

@@ -10,7 +10,7 @@ use super::row::Value;
 use super::users::user_columns;
 use super::{
     bytes, int, opt_text, secs_to_us, text, Client, EventKind, FactorConfirmation, MfaFactor,
-    MfaTokenInfo, NewEvent, NewMfaToken, SqlStore, PRUNE_BATCH,
+    MfaTokenInfo, NewMfaToken, SqlStore, PRUNE_BATCH,
 };
 use crate::error::StoreError;
 
@@ -84,8 +84,8 @@ impl<D: Db> SqlStore<D> {
 
     /// Confirms the pending factor with a code of `step`: stores the
     /// recovery codes' digests, revokes every session of the user but the
-    /// caller's, records `mfa_enabled`. One statement on PostgreSQL; on
-    /// SQLite the confirming `UPDATE` decides and the rest follows it.
+    /// caller's, records `mfa_enabled`. One statement on both backends (a
+    /// writable CTE; SQLite's `mfa_changes` trigger).
     pub(super) fn confirm_factor(&self, c: &FactorConfirmation) -> Result<bool, StoreError> {
         let [user, kind, ip, user_agent, session] = event_values(
             &c.user_id,
@@ -131,53 +131,17 @@ impl<D: Db> SqlStore<D> {
                 )?;
                 Ok(row.int("confirmed")? > 0)
             }
-            Dialect::Sqlite => {
-                let now = self.now();
-                let confirmed = self.execute(
-                    "UPDATE mfa_factors SET confirmed_at = ?2, last_step = ?3, \
-                       sealed_secret = coalesce(?4, sealed_secret) \
-                     WHERE user_id = ?1 AND confirmed_at IS NULL \
-                       AND (last_step IS NULL OR last_step < ?3)",
-                    &[
-                        text(&c.user_id),
-                        now.clone(),
-                        step_value(c.step),
-                        optional_bytes(c.reseal.as_deref()),
-                    ],
-                )?;
-                if confirmed == 0 {
-                    return Ok(false);
-                }
-                self.execute(
-                    "DELETE FROM mfa_recovery_codes WHERE user_id = ?1",
-                    &[text(&c.user_id)],
-                )?;
-                let mut params = vec![text(&c.user_id)];
-                let mut rows = Vec::new();
-                for digest in &c.recovery_digests {
-                    params.push(bytes(digest));
-                    rows.push(format!("(?{}, ?1)", params.len()));
-                }
-                self.execute(
-                    &format!(
-                        "INSERT INTO mfa_recovery_codes (code_hash, user_id) VALUES {}",
-                        rows.join(", ")
-                    ),
-                    &params,
-                )?;
-                self.execute(
-                    "UPDATE sessions SET revoked_at = ?3, revoked_reason = 'mfa_enabled' \
-                     WHERE user_id = ?1 AND revoked_at IS NULL AND id <> ?2",
-                    &[text(&c.user_id), text(&c.keep_session), now],
-                )?;
-                self.record_events(&[NewEvent {
-                    user_id: c.user_id.clone(),
-                    kind: EventKind::MfaEnabled,
-                    client: c.client.clone(),
-                    session_id: Some(c.keep_session.clone()),
-                }])?;
-                Ok(true)
-            }
+            Dialect::Sqlite => self.apply_mfa_change_sqlite(
+                EventKind::MfaEnabled,
+                &c.user_id,
+                [
+                    step_value(c.step),
+                    optional_bytes(c.reseal.as_deref()),
+                    Value::Bytes(c.recovery_digests.concat()),
+                    text(&c.keep_session),
+                ],
+                &c.client,
+            ),
         }
     }
 
@@ -231,8 +195,8 @@ impl<D: Db> SqlStore<D> {
     }
 
     /// Turns two-factor off: the confirmed factor, its recovery codes and
-    /// the user's open `mfa_token`s go; `mfa_disabled` is recorded.
-    /// `false` when it was not on.
+    /// the user's open `mfa_token`s go; `mfa_disabled` is recorded, in one
+    /// statement on both backends. `false` when it was not on.
     pub(super) fn delete_factor(
         &self,
         user_id: &str,
@@ -264,29 +228,51 @@ impl<D: Db> SqlStore<D> {
                 )?
                 .int("removed")?
                 > 0),
-            Dialect::Sqlite => {
-                let removed = self.execute(
-                    "DELETE FROM mfa_factors WHERE user_id = ?1 AND confirmed_at IS NOT NULL",
-                    &[text(user_id)],
-                )?;
-                if removed == 0 {
-                    return Ok(false);
-                }
-                for table in ["mfa_recovery_codes", "mfa_tokens"] {
-                    self.execute(
-                        &format!("DELETE FROM {table} WHERE user_id = ?1"),
-                        &[text(user_id)],
-                    )?;
-                }
-                self.record_events(&[NewEvent {
-                    user_id: user_id.to_owned(),
-                    kind: EventKind::MfaDisabled,
-                    client: client.clone(),
-                    session_id: Some(session_id.to_owned()),
-                }])?;
-                Ok(true)
-            }
+            Dialect::Sqlite => self.apply_mfa_change_sqlite(
+                EventKind::MfaDisabled,
+                user_id,
+                [Value::Null, Value::Null, Value::Null, text(session_id)],
+                client,
+            ),
         }
+    }
+
+    /// SQLite: files a confirmation or a disabling in `mfa_changes`, whose
+    /// trigger applies all of it in that one statement (migrations/sqlite
+    /// V7), then takes the row out with the trigger's verdict. `change` is
+    /// `[step, reseal, codes, keep_session]`.
+    fn apply_mfa_change_sqlite(
+        &self,
+        kind: EventKind,
+        user_id: &str,
+        change: [Value; 4],
+        client: &Client,
+    ) -> Result<bool, StoreError> {
+        let [step, reseal, codes, keep_session] = change;
+        let filed = self.one_row(
+            "INSERT INTO mfa_changes (user_id, kind, step, reseal, codes, keep_session, at, ip, \
+               user_agent) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) RETURNING id",
+            &[
+                text(user_id),
+                text(kind.as_str()),
+                step,
+                reseal,
+                codes,
+                keep_session,
+                self.now(),
+                opt_text(client.ip.as_deref()),
+                opt_text(client.user_agent.as_deref()),
+            ],
+        )?;
+        let applied = self.first_row(
+            "DELETE FROM mfa_changes WHERE id = ?1 RETURNING applied",
+            &[Value::Int(filed.int("id")?)],
+        )?;
+        Ok(match applied {
+            Some(row) => row.boolean("applied")?,
+            None => false,
+        })
     }
 
     /// Files an `mfa_token` (its digest), pruning a bounded batch of tokens

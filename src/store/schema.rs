@@ -79,6 +79,7 @@ pub const SQLITE: &[Migration] = &[
     migration!(4, "sqlite", "V4__email_sends.sql"),
     migration!(5, "sqlite", "V5__two_factor.sql"),
     migration!(6, "sqlite", "V6__disabled_accounts.sql"),
+    migration!(7, "sqlite", "V7__two_factor_changes.sql"),
 ];
 
 /// The advisory lock key that serialises migrations of one database.
