@@ -6,7 +6,7 @@
 use serde_json::json;
 
 use super::caller::client;
-use super::Context;
+use super::{success, Context};
 use crate::auth::accounts::{self, TokenEmail};
 use crate::auth::validation::{EmailBody, ResetPasswordRequest, TokenBody};
 use crate::email::Mailer;
@@ -84,10 +84,6 @@ pub fn mailer<'a>(ctx: &Context<'a>) -> Result<Mailer<'a>, ApiError> {
         transport: ctx.transport,
         hook: ctx.config.email_hook()?,
     })
-}
-
-fn success() -> Response {
-    Response::json(200, &json!({"status": "success"}))
 }
 
 fn accepted() -> Response {

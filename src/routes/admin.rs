@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 
 use super::caller::{client, signed_in};
 use super::query::{all_valid, next_cursor, page_limit, query_error, DEFAULT_PAGE};
-use super::Context;
+use super::{success, Context};
 use crate::auth::admin::{self, AdminOutcome};
 use crate::auth::validation::AdminUpdateRequest;
 use crate::error::ApiError;
@@ -119,10 +119,6 @@ pub fn delete_user(ctx: &Context) -> Result<Response, ApiError> {
         AdminOutcome::NotFound => Err(USER_NOT_FOUND),
         AdminOutcome::SelfLockout => Err(SELF_LOCKOUT),
     }
-}
-
-fn success() -> Response {
-    Response::json(200, &json!({"status": "success"}))
 }
 
 /// The user object plus `disabled` (the listing's shape).

@@ -6,7 +6,7 @@ use super::accounts::{mailer, verification_email};
 use super::caller::{check_csrf, client, verify_access, NOT_LOGGED_IN};
 use super::mfa::{unix_now_secs, INVALID_CODE};
 use super::signer::Signer;
-use super::Context;
+use super::{success, Context};
 use crate::auth::accounts;
 use crate::auth::login::{self, LoginOutcome};
 use crate::auth::mfa::{self, SecondStep};
@@ -237,7 +237,7 @@ pub fn logout_all(ctx: &Context) -> Result<Response, ApiError> {
 /// `200 {"status": "success"}` clearing all three cookies (`secure`: their
 /// `Secure` attribute, read before the change it answers is made).
 pub(super) fn cookies_cleared(secure: bool) -> Response {
-    let mut response = Response::json(200, &json!({"status": "success"}));
+    let mut response = success();
     for cookie in expired_token_cookies(secure) {
         response.add_cookie(&cookie);
     }

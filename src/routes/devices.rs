@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 use super::caller::{client, signed_in};
 use super::query::{all_valid, next_cursor, page_limit, query_error, DEFAULT_PAGE};
-use super::Context;
+use super::{success, Context};
 use crate::error::{ApiError, FieldError};
 use crate::http::Response;
 use crate::json::rfc3339;
@@ -53,7 +53,7 @@ pub fn revoke_session(ctx: &Context) -> Result<Response, ApiError> {
         identity.session_id,
         client.ip.as_deref().unwrap_or("-")
     ));
-    Ok(Response::json(200, &json!({"status": "success"})))
+    Ok(success())
 }
 
 /// `GET /api/users/me/events?limit=&cursor=`: newest first, a page at a

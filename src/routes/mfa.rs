@@ -7,7 +7,7 @@ use serde_json::json;
 use super::auth::throttle;
 use super::caller::{client, signed_in};
 use super::users::confirm_password;
-use super::Context;
+use super::{success, Context};
 use crate::auth::mfa::{self, MfaKeys};
 use crate::auth::validation::{CodeBody, DisableMfaRequest, PasswordBody};
 use crate::error::ApiError;
@@ -74,7 +74,7 @@ pub fn disable(ctx: &Context) -> Result<Response, ApiError> {
     {
         return Err(NOT_ENABLED);
     }
-    Ok(Response::json(200, &json!({"status": "success"})))
+    Ok(success())
 }
 
 /// A TOTP or recovery code of a user with two-factor on, spent; a missing

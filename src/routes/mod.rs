@@ -19,7 +19,7 @@ pub mod users;
 
 use crate::config::Config;
 use crate::email::Transport;
-use crate::http::Request;
+use crate::http::{Request, Response};
 use crate::store::Store;
 
 /// What every handler gets.
@@ -31,4 +31,9 @@ pub struct Context<'a> {
     pub path_param: Option<&'a str>,
     /// Outbound HTTP, for the email hook.
     pub transport: &'a dyn Transport,
+}
+
+/// `200 {"status": "success"}`, the answer of every route that only acts.
+pub(super) fn success() -> Response {
+    Response::json(200, &serde_json::json!({"status": "success"}))
 }

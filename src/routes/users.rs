@@ -1,13 +1,11 @@
 //! `/api/users/me`: the caller's own account (read, edit, change the
 //! password, delete).
 
-use serde_json::json;
-
 use super::accounts::mailer;
 use super::auth::{cookies_cleared, throttle};
 use super::caller::{client, signed_in};
 use super::mfa::require_code;
-use super::Context;
+use super::{success, Context};
 use crate::auth::accounts::{self, Reauth};
 use crate::auth::validation::{ChangePasswordRequest, DeleteAccountRequest, ProfileRequest};
 use crate::error::ApiError;
@@ -63,7 +61,7 @@ pub fn change_password(ctx: &Context) -> Result<Response, ApiError> {
     if !changed {
         return Err(USER_GONE);
     }
-    Ok(Response::json(200, &json!({"status": "success"})))
+    Ok(success())
 }
 
 /// `DELETE /api/users/me`: the account, its tokens and events are gone,
