@@ -306,11 +306,8 @@ impl<'v> Config<'v> {
             return Ok(None);
         };
         let current = mfa_key("mfa_encryption_key", &current)?;
-        let previous = self
-            .raw("mfa_previous_encryption_keys")?
-            .split(',')
-            .map(str::trim)
-            .filter(|k| !k.is_empty())
+        let previous = split_keys(&self.raw("mfa_previous_encryption_keys")?)
+            .iter()
             .map(|k| mfa_key("mfa_previous_encryption_keys", k))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Some(MfaKeys { current, previous }))
@@ -456,7 +453,8 @@ fn mfa_key(variable: &'static str, value: &str) -> Result<SecretKey, ConfigError
     })
 }
 
-/// Splits `jwt_additional_public_keys`: comma-separated PEM or base64 values
+/// Splits a list of keys (`jwt_additional_public_keys`,
+/// `mfa_previous_encryption_keys`): comma-separated PEM or base64 values
 /// (neither contains a comma).
 fn split_keys(value: &str) -> Vec<String> {
     value

@@ -56,21 +56,22 @@ pub fn update_user(
     })
 }
 
-/// Revokes every session of the user `target_id`.
+/// Revokes every session of the user `target_id` (the admin's own too:
+/// that locks nobody out); `false` when there is no such user.
 pub fn log_out_user(
     store: &dyn Store,
     admin: &User,
     target_id: &str,
     client: &Client,
-) -> Result<AdminOutcome<()>, StoreError> {
+) -> Result<bool, StoreError> {
     if !store.admin_logout_all(target_id, client)? {
-        return Ok(AdminOutcome::NotFound);
+        return Ok(false);
     }
     log::security(&format!(
         "admin logout-all user_id={target_id} by_admin={}",
         admin.id
     ));
-    Ok(AdminOutcome::Done(()))
+    Ok(true)
 }
 
 /// Deletes the user `target_id` with what `DELETE /api/users/me` removes.

@@ -91,11 +91,8 @@ pub fn confirm(
     now_unix_secs: u64,
     client: &Client,
 ) -> Result<Option<Vec<String>>, MfaError> {
-    let Some(factor) = store.mfa_factor(&user.id)?.filter(|f| !f.confirmed) else {
-        return Ok(None);
-    };
-    let opened = open(keys, &user.id, &factor.sealed_secret)?;
-    let Some(step) = totp::accepted_step(&opened.secret, code, now_unix_secs, factor.last_step)
+    let Some(AcceptedTotp { step, reseal }) =
+        accepted_totp(store, keys, &user.id, false, code, now_unix_secs)?
     else {
         return Ok(None);
     };
@@ -103,7 +100,7 @@ pub fn confirm(
     let confirmed = store.confirm_factor(&FactorConfirmation {
         user_id: user.id.clone(),
         step,
-        reseal: reseal_if_due(keys, &user.id, &opened)?,
+        reseal,
         recovery_digests: codes.iter().map(|c| recovery_digest(c)).collect(),
         keep_session: session_id.to_owned(),
         client: client.clone(),
@@ -130,22 +127,84 @@ pub fn spend_code(
     if !totp::is_totp_code(code) {
         return Ok(store.use_recovery_code(user_id, &recovery_digest(code))?);
     }
-    let Some(factor) = store.mfa_factor(user_id)?.filter(|f| f.confirmed) else {
+    let Some(AcceptedTotp { step, reseal }) =
+        accepted_totp(store, keys, user_id, true, code, now_unix_secs)?
+    else {
         return Ok(false);
+    };
+    Ok(store.accept_totp_step(user_id, step, reseal.as_deref())?)
+}
+
+/// A TOTP code that checked out: its time step, and the secret sealed
+/// again when an older key opened it.
+struct AcceptedTotp {
+    step: u64,
+    reseal: Option<Vec<u8>>,
+}
+
+/// The TOTP `code` for the user's factor (`confirmed` or pending, as
+/// asked), if it is current and later than the last accepted step.
+/// Nothing is spent here.
+fn accepted_totp(
+    store: &dyn Store,
+    keys: &MfaKeys,
+    user_id: &str,
+    confirmed: bool,
+    code: &str,
+    now_unix_secs: u64,
+) -> Result<Option<AcceptedTotp>, MfaError> {
+    let Some(factor) = store
+        .mfa_factor(user_id)?
+        .filter(|f| f.confirmed == confirmed)
+    else {
+        return Ok(None);
     };
     let opened = open(keys, user_id, &factor.sealed_secret)?;
     let Some(step) = totp::accepted_step(&opened.secret, code, now_unix_secs, factor.last_step)
     else {
-        return Ok(false);
+        return Ok(None);
     };
     let reseal = reseal_if_due(keys, user_id, &opened)?;
-    Ok(store.accept_totp_step(user_id, step, reseal.as_deref())?)
+    Ok(Some(AcceptedTotp { step, reseal }))
 }
 
-/// A wrong code, counted as a failed login of the user's email (an
-/// `mfa_failed` event, and `login_locked` when it locked the email).
+/// A code given where two-factor asks for one (`None`: none was given).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum CodeCheck {
+    /// Spent: it will not pass again.
+    Accepted,
+    /// Missing, wrong or already used: counted as a failed login.
+    Wrong,
+    /// The email was locked before this try could count.
+    Locked { retry_after_secs: u64 },
+}
+
+/// Spends `code`, or counts its failure as a failed login of the user's
+/// email (an `mfa_failed` event, and `login_locked` when it locked the
+/// email). Clearing the count after a success is the caller's: a login
+/// clears it only once its `mfa_token` is spent too.
+pub fn check_code(
+    store: &dyn Store,
+    keys: &MfaKeys,
+    throttle: Throttle,
+    user: &User,
+    code: Option<&str>,
+    now_unix_secs: u64,
+    client: &Client,
+) -> Result<CodeCheck, MfaError> {
+    if let Some(code) = code {
+        if spend_code(store, keys, &user.id, code, now_unix_secs)? {
+            return Ok(CodeCheck::Accepted);
+        }
+    }
+    Ok(match count_wrong_code(store, throttle, user, client)? {
+        Some(retry_after_secs) => CodeCheck::Locked { retry_after_secs },
+        None => CodeCheck::Wrong,
+    })
+}
+
 /// `Some(seconds)` when the email was already locked.
-pub fn count_wrong_code(
+fn count_wrong_code(
     store: &dyn Store,
     throttle: Throttle,
     user: &User,
@@ -202,13 +261,12 @@ pub fn finish_login(
     client: &Client,
 ) -> Result<SecondStep, MfaError> {
     let digest = refresh::digest(mfa_token);
-    let Some(user) = store
+    let Some((user, live)) = store
         .find_mfa_token(&digest)?
-        .and_then(|t| t.user.map(|u| (u, t.live)))
+        .and_then(|t| Some((t.user?, t.live)))
     else {
         return Ok(SecondStep::InvalidToken);
     };
-    let (user, live) = user;
     if let Some(retry_after_secs) = store.login_lock(&user.email)? {
         return Ok(SecondStep::Locked { retry_after_secs });
     }
@@ -217,12 +275,24 @@ pub fn finish_login(
     if !live || user.disabled {
         return Ok(SecondStep::InvalidToken);
     }
-    if !spend_code(store, keys, &user.id, code, now_unix_secs)? {
-        store.count_mfa_token_failure(&digest)?;
-        return Ok(match count_wrong_code(store, throttle, &user, client)? {
-            Some(retry_after_secs) => SecondStep::Locked { retry_after_secs },
-            None => SecondStep::WrongCode,
-        });
+    match check_code(
+        store,
+        keys,
+        throttle,
+        &user,
+        Some(code),
+        now_unix_secs,
+        client,
+    )? {
+        CodeCheck::Accepted => {}
+        CodeCheck::Wrong => {
+            store.count_mfa_token_failure(&digest)?;
+            return Ok(SecondStep::WrongCode);
+        }
+        CodeCheck::Locked { retry_after_secs } => {
+            store.count_mfa_token_failure(&digest)?;
+            return Ok(SecondStep::Locked { retry_after_secs });
+        }
     }
     if !store.spend_mfa_token(&digest)? {
         return Ok(SecondStep::InvalidToken);

@@ -51,7 +51,12 @@ impl Amr {
     }
 
     pub fn from_stored(stored: &str) -> Amr {
-        if stored.split(' ').any(|value| value == "otp") {
+        Amr::from_values(stored.split(' '))
+    }
+
+    /// From the claim's values: `otp` among them means two-factor passed.
+    fn from_values<'a>(mut values: impl Iterator<Item = &'a str>) -> Amr {
+        if values.any(|value| value == "otp") {
             Amr::PasswordAndOtp
         } else {
             Amr::Password
@@ -157,7 +162,7 @@ pub fn verify_access_token(
     if uuid::Uuid::parse_str(&claims.custom.sid).is_err() {
         return Err(TokenRejection::WrongType);
     }
-    let amr = Amr::from_stored(&claims.custom.amr.join(" "));
+    let amr = Amr::from_values(claims.custom.amr.iter().map(String::as_str));
     Ok(AccessIdentity {
         user_id,
         session_id: claims.custom.sid,

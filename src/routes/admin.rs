@@ -106,8 +106,8 @@ pub fn update_user(ctx: &Context) -> Result<Response, ApiError> {
 pub fn log_out_user(ctx: &Context) -> Result<Response, ApiError> {
     let caller = signed_in_admin(ctx)?;
     match admin::log_out_user(ctx.store, &caller, &target_id(ctx)?, &client(ctx))? {
-        AdminOutcome::Done(()) => Ok(success()),
-        AdminOutcome::NotFound | AdminOutcome::SelfLockout => Err(USER_NOT_FOUND),
+        true => Ok(success()),
+        false => Err(USER_NOT_FOUND),
     }
 }
 

@@ -8,7 +8,7 @@ use super::auth::throttle;
 use super::caller::{client, signed_in};
 use super::users::confirm_password;
 use super::{success, Context};
-use crate::auth::mfa::{self, MfaKeys};
+use crate::auth::mfa::{self, CodeCheck, MfaKeys};
 use crate::auth::validation::{CodeBody, DisableMfaRequest, PasswordBody};
 use crate::error::ApiError;
 use crate::http::body::json_object;
@@ -87,17 +87,13 @@ pub fn require_code(
     user: &User,
     code: Option<&str>,
 ) -> Result<(), ApiError> {
-    let accepted = match code {
-        Some(code) => mfa::spend_code(ctx.store, keys, &user.id, code, unix_now_secs())?,
-        None => false,
-    };
-    if accepted {
-        ctx.store.clear_login_attempts(&user.email)?;
-        return Ok(());
-    }
-    match mfa::count_wrong_code(ctx.store, throttle, user, &client(ctx))? {
-        Some(retry_after_secs) => Err(ApiError::TooManyRequests { retry_after_secs }),
-        None => Err(INVALID_CODE),
+    let now = unix_now_secs();
+    match mfa::check_code(ctx.store, keys, throttle, user, code, now, &client(ctx))? {
+        CodeCheck::Accepted => Ok(ctx.store.clear_login_attempts(&user.email)?),
+        CodeCheck::Wrong => Err(INVALID_CODE),
+        CodeCheck::Locked { retry_after_secs } => {
+            Err(ApiError::TooManyRequests { retry_after_secs })
+        }
     }
 }
 

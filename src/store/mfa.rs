@@ -21,10 +21,6 @@ fn optional_bytes(value: Option<&[u8]>) -> Value {
     value.map_or(Value::Null, bytes)
 }
 
-fn step_value(step: u64) -> Value {
-    int(step)
-}
-
 impl<D: Db> SqlStore<D> {
     pub(super) fn mfa_factor(&self, user_id: &str) -> Result<Option<MfaFactor>, StoreError> {
         let statement = match self.dialect() {
@@ -124,7 +120,7 @@ impl<D: Db> SqlStore<D> {
                         ip,
                         user_agent,
                         session,
-                        step_value(c.step),
+                        int(c.step),
                         optional_bytes(c.reseal.as_deref()),
                         text(&digests.join(",")),
                     ],
@@ -135,7 +131,7 @@ impl<D: Db> SqlStore<D> {
                 EventKind::MfaEnabled,
                 &c.user_id,
                 [
-                    step_value(c.step),
+                    int(c.step),
                     optional_bytes(c.reseal.as_deref()),
                     Value::Bytes(c.recovery_digests.concat()),
                     text(&c.keep_session),
@@ -168,7 +164,7 @@ impl<D: Db> SqlStore<D> {
         };
         let accepted = self.execute(
             statement,
-            &[text(user_id), step_value(step), optional_bytes(reseal)],
+            &[text(user_id), int(step), optional_bytes(reseal)],
         )?;
         Ok(accepted > 0)
     }
