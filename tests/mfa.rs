@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::authenticator::{code, decode_secret};
+use common::authenticator::{code, code_at, decode_secret, unix_now};
 use common::*;
 use reqwest::blocking::{Client, Response};
 use serde_json::{json, Value};
@@ -90,6 +90,8 @@ struct Enrolled {
     token: String,
     secret: Vec<u8>,
     recovery_codes: Vec<String>,
+    /// The Unix time whose code confirmed the factor.
+    confirmed_at: u64,
 }
 
 /// Registers, logs in, enrolls and confirms with the current code.
@@ -98,7 +100,8 @@ fn enrolled(service: &Service) -> Enrolled {
     let token = access_token(&body);
     let enrollment: Value = enroll(service, &token).json().unwrap();
     let secret = decode_secret(enrollment["secret"].as_str().unwrap());
-    let confirmed = confirm(service, &token, &code(&secret, 0));
+    let confirmed_at = unix_now();
+    let confirmed = confirm(service, &token, &code_at(&secret, confirmed_at));
     assert_eq!(confirmed.status(), 200);
     let body: Value = confirmed.json().unwrap();
     let recovery_codes = body["recovery_codes"]
@@ -112,6 +115,7 @@ fn enrolled(service: &Service) -> Enrolled {
         token,
         secret,
         recovery_codes,
+        confirmed_at,
     }
 }
 
@@ -217,13 +221,14 @@ fn confirming_revokes_every_session_from_before_but_the_callers() {
 fn a_code_is_refused_when_replayed_and_two_steps_away() {
     let service = with_key().start();
     let user = enrolled(&service);
-    // The confirming code's step was used: its replay is refused.
+    // The confirming code's step was used: its replay is refused (the
+    // code of that instant, even if the clock has moved on a step since).
     let mfa_token = first_step(&service, &user.email);
     let (status, detail) = common::detail(second_step(
         &service,
         &service.plain(),
         &mfa_token,
-        &code(&user.secret, 0),
+        &code_at(&user.secret, user.confirmed_at),
     ));
     assert_eq!((status, detail), (400, json!("Invalid code")));
     let far = code(&user.secret, 3);
