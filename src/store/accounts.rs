@@ -14,9 +14,8 @@ use super::db::{Db, Dialect};
 use super::row::Value;
 use super::users::user_columns;
 use super::{
-    bytes, int, opt_text, secs_to_us, secs_until, text, AccountChange, ChangeProof, EventKind,
-    MintedToken, NewEvent, ProfileUpdate, SqlStore, TokenRequest, User, PRUNE_AFTER_US,
-    PRUNE_BATCH,
+    bytes, int, opt_text, pruned_cte, secs_to_us, secs_until, text, AccountChange, ChangeProof,
+    EventKind, MintedToken, NewEvent, ProfileUpdate, SqlStore, TokenRequest, User,
 };
 use crate::error::StoreError;
 
@@ -63,10 +62,7 @@ impl<D: Db> SqlStore<D> {
                  AND cardinality(ARRAY(SELECT s FROM unnest(u.email_sends) AS s \
                    WHERE s > now() - interval '1 hour')) < $5::int8 \
                RETURNING u.id), \
-             pruned AS ( \
-               DELETE FROM one_time_tokens WHERE token_hash IN ( \
-                 SELECT token_hash FROM one_time_tokens \
-                 WHERE expires_at < now() - interval '1 day' LIMIT {PRUNE_BATCH})), \
+             {}, \
              voided AS ( \
                UPDATE one_time_tokens SET spent_at = now() \
                WHERE user_id IN (SELECT id FROM target) AND kind = $2 AND spent_at IS NULL), \
@@ -79,6 +75,7 @@ impl<D: Db> SqlStore<D> {
                SELECT user_id, $7, $8, $9 FROM minted WHERE $7::text IS NOT NULL) \
              SELECT {}, (extract(epoch from m.expires_at) * 1000000)::int8 AS expires_us \
              FROM (SELECT 1) AS one LEFT JOIN minted m ON true LEFT JOIN users u ON u.id = m.user_id",
+            pruned_cte("one_time_tokens", "token_hash"),
             user_columns(Dialect::Postgres, "u")
         );
         let row = self.one_row(
@@ -142,11 +139,7 @@ impl<D: Db> SqlStore<D> {
                 ],
             )?
             .int("expires_at")?;
-        self.execute(
-            "DELETE FROM one_time_tokens WHERE token_hash IN ( \
-               SELECT token_hash FROM one_time_tokens WHERE expires_at < ?1 LIMIT ?2)",
-            &[Value::Int(now - PRUNE_AFTER_US), Value::Int(PRUNE_BATCH)],
-        )?;
+        self.prune_expired_sqlite("one_time_tokens", "token_hash")?;
         if let Some(kind) = request.event {
             self.record_events(&[NewEvent {
                 user_id: user_id.clone(),

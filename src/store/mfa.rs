@@ -9,8 +9,8 @@ use super::events::event_values;
 use super::row::Value;
 use super::users::user_columns;
 use super::{
-    bytes, int, opt_text, secs_to_us, text, Client, EventKind, FactorConfirmation, MfaFactor,
-    MfaTokenInfo, NewMfaToken, SqlStore, PRUNE_BATCH,
+    bytes, int, opt_text, pruned_cte, secs_to_us, text, Client, EventKind, FactorConfirmation,
+    MfaFactor, MfaTokenInfo, NewMfaToken, SqlStore,
 };
 use crate::error::StoreError;
 
@@ -278,12 +278,10 @@ impl<D: Db> SqlStore<D> {
         match self.dialect() {
             Dialect::Postgres => self.execute(
                 &format!(
-                    "WITH pruned AS ( \
-                       DELETE FROM mfa_tokens WHERE token_hash IN ( \
-                         SELECT token_hash FROM mfa_tokens \
-                         WHERE expires_at < now() - interval '1 day' LIMIT {PRUNE_BATCH})) \
+                    "WITH {} \
                      INSERT INTO mfa_tokens (token_hash, user_id, expires_at, user_agent, ip) \
-                     VALUES ($1, $2::text::uuid, now() + $3::int8 * interval '1 second', $4, $5)"
+                     VALUES ($1, $2::text::uuid, now() + $3::int8 * interval '1 second', $4, $5)",
+                    pruned_cte("mfa_tokens", "token_hash")
                 ),
                 &[
                     bytes(&token.digest),

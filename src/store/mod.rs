@@ -624,7 +624,8 @@ impl<D: Db> SqlStore<D> {
     }
 
     /// SQLite: deletes a bounded batch of `table`'s rows (keyed by `key`)
-    /// that expired a day ago (Postgres does it inside the write's CTE).
+    /// that expired a day ago (Postgres does it inside the write's CTE,
+    /// [`pruned_cte`]).
     fn prune_expired_sqlite(&self, table: &str, key: &str) -> Result<(), StoreError> {
         self.execute(
             &format!(
@@ -645,6 +646,18 @@ impl<D: Db> SqlStore<D> {
         self.first_row(statement, params)?
             .ok_or_else(|| StoreError::Unavailable("a one-row query returned no row".into()))
     }
+}
+
+/// Postgres: the CTE `pruned` that deletes a bounded batch of `table`'s
+/// rows (keyed by `key`) that expired a day ago, for a write to carry
+/// along ([`SqlStore::prune_expired_sqlite`] on SQLite).
+fn pruned_cte(table: &str, key: &str) -> String {
+    format!(
+        "pruned AS ( \
+           DELETE FROM {table} WHERE {key} IN ( \
+             SELECT {key} FROM {table} WHERE expires_at < now() - interval '1 day' \
+             LIMIT {PRUNE_BATCH}))"
+    )
 }
 
 fn text(value: &str) -> Value {

@@ -9,8 +9,9 @@ use super::events::{event_values, json_rows};
 use super::row::{Row, Value};
 use super::users::user_columns;
 use super::{
-    bytes, int, opt_text, secs_to_us, secs_until, text, Client, EventKind, KnownRefreshToken,
-    NewEvent, NewSession, RevokeReason, Rotation, SessionInfo, SqlStore, UserSession, PRUNE_BATCH,
+    bytes, int, opt_text, pruned_cte, secs_to_us, secs_until, text, Client, EventKind,
+    KnownRefreshToken, NewEvent, NewSession, RevokeReason, Rotation, SessionInfo, SqlStore,
+    UserSession, PRUNE_BATCH,
 };
 use crate::error::StoreError;
 
@@ -25,10 +26,7 @@ impl<D: Db> SqlStore<D> {
         match self.dialect() {
             Dialect::Postgres => self.execute(
                 &format!(
-                    "WITH pruned AS ( \
-                       DELETE FROM sessions WHERE id IN ( \
-                         SELECT id FROM sessions WHERE expires_at < now() - interval '1 day' \
-                         LIMIT {PRUNE_BATCH})), \
+                    "WITH {}, \
                      pruned_events AS ( \
                        DELETE FROM security_events WHERE id IN ( \
                          SELECT id FROM security_events \
@@ -41,7 +39,8 @@ impl<D: Db> SqlStore<D> {
                          now() + $5::int8 * interval '1 second', $6, $7, $9) \
                        RETURNING id, user_id) \
                      INSERT INTO security_events (user_id, type, ip, user_agent, session_id) \
-                     SELECT user_id, 'login', $7, $6, id FROM started"
+                     SELECT user_id, 'login', $7, $6, id FROM started",
+                    pruned_cte("sessions", "id")
                 ),
                 &[
                     text(&session.id),
