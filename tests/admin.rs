@@ -321,14 +321,7 @@ fn a_disabled_user_is_logged_out_mid_session_and_cannot_log_in() {
         (json!(true), json!(0))
     );
     assert_eq!(get(&service, "/api/users/me", &user_token).status(), 401);
-    assert_eq!(
-        browser
-            .get(service.url("/api/users/me"))
-            .send()
-            .unwrap()
-            .status(),
-        401
-    );
+    assert_eq!(me_status(&service, &browser), 401);
     assert_eq!(refresh_status(&service, &browser), 401);
     let (status, detail) = common::detail(post_json(
         &service.plain(),
@@ -404,14 +397,7 @@ fn logging_a_user_out_everywhere_and_deleting_it() {
         set_cookies(&deleted).is_empty(),
         "the caller's cookies are untouched"
     );
-    assert_eq!(
-        admin_browser
-            .get(service.url("/api/users/me"))
-            .send()
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(me_status(&service, &admin_browser), 200);
     let (status, detail) = common::detail(get(&service, "/api/users/me", &access_token(&body)));
     assert_eq!((status, detail), (401, json!("User no longer exist")));
     assert_eq!(

@@ -100,14 +100,7 @@ fn ending_a_session_fails_its_tokens_at_once_and_anything_else_is_not_found() {
         .unwrap();
     assert_eq!(detail(response), (200, Value::Null));
     // The phone's access cookie and refresh cookie stop working at once.
-    assert_eq!(
-        phone
-            .get(service.url("/api/users/me"))
-            .send()
-            .unwrap()
-            .status(),
-        401
-    );
+    assert_eq!(me_status(&service, &phone), 401);
     assert_eq!(refresh_status(&service, &phone), 401);
     // Already revoked, unknown, not a UUID, another user's: all 404.
     let other = register_and_login(&service, &service.plain()).1;
@@ -171,14 +164,7 @@ fn a_cookie_delete_from_a_foreign_origin_is_refused() {
         .send()
         .unwrap();
     assert_eq!(detail(response), (403, json!("Origin not allowed")));
-    assert_eq!(
-        browser
-            .get(service.url("/api/users/me"))
-            .send()
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(me_status(&service, &browser), 200);
 }
 
 #[test]

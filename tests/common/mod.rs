@@ -646,6 +646,15 @@ pub fn assert_database_fault_is_503(service: &Service, log_reason: &str) {
     assert!(service.logs().contains(log_reason), "{}", service.logs());
 }
 
+/// `GET /api/users/me` with `client`'s cookies; the status.
+pub fn me_status(service: &Service, client: &Client) -> u16 {
+    let response = client
+        .get(service.url("/api/users/me"))
+        .send()
+        .expect("request");
+    response.status().as_u16()
+}
+
 /// `POST /api/auth/refresh` with `client`'s cookies; the status.
 pub fn refresh_status(service: &Service, client: &Client) -> u16 {
     let response = client
