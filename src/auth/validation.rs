@@ -60,8 +60,7 @@ impl LoginRequest {
     pub fn from_json(object: &Map<String, Value>) -> Result<Self, ApiError> {
         let mut fields = Fields::new(object);
         let email = email_field(&mut fields);
-        let password = fields.string("password");
-        let password = fields.length("password", password, LOGIN_PASSWORD);
+        let password = password_field(&mut fields);
         fields.finish()?;
         match (email, password) {
             (Some(email), Some(password)) => Ok(LoginRequest { email, password }),
