@@ -69,7 +69,6 @@ mod tests {
             role: "user".into(),
             verified: true,
             disabled: false,
-            mfa_enabled: true,
             created_at_us: 0,
             updated_at_us: 0,
         };

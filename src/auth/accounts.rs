@@ -216,7 +216,7 @@ pub fn reauthenticate(
     }
     // With two-factor on, the password alone proves too little to clear the
     // count: the code that follows it does (`mfa::spend_code`'s caller).
-    if !current.mfa_enabled {
+    if !store.mfa_enabled(&current.id)? {
         store.clear_login_attempts(&user.email)?;
     }
     Ok(Reauth::Confirmed)

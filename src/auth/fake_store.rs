@@ -89,7 +89,6 @@ pub fn user(id: &str, email: &str, password_hash: &str, verified: bool) -> User 
         role: "user".into(),
         verified,
         disabled: false,
-        mfa_enabled: false,
         created_at_us: 0,
         updated_at_us: 0,
     }
@@ -643,8 +642,10 @@ impl Store for FakeStore {
             .iter()
             .filter(|s| s.user_id == user_id && s.revoked.is_none())
             .count() as i64;
+        let mfa_enabled = self.mfa_enabled(user_id)?;
         Ok(self.user_by_id(user_id).map(|user| AdminUserInfo {
             user,
+            mfa_enabled,
             live_sessions,
         }))
     }

@@ -82,7 +82,7 @@ pub fn login(
     if passwords::needs_rehash(&user.password_hash) {
         upgrade_password_hash(store, &user.id, password);
     }
-    if user.mfa_enabled {
+    if store.mfa_enabled(&user.id)? {
         return Ok(LoginOutcome::MfaRequired(user));
     }
     store.clear_login_attempts(email)?;
@@ -141,6 +141,7 @@ mod tests {
 
     use super::*;
     use crate::auth::fake_store::{user, FakeStore};
+    use crate::store::MfaFactor;
 
     const EMAIL: &str = "ada@example.com";
     const THROTTLE: Throttle = Throttle {
@@ -276,9 +277,15 @@ mod tests {
 
     #[test]
     fn with_two_factor_on_the_right_password_asks_for_the_code_and_clears_nothing() {
-        let mut ada = user("u1", EMAIL, WEAK_HASH, true);
-        ada.mfa_enabled = true;
-        let store = FakeStore::with_users(vec![ada]);
+        let store = store_with(WEAK_HASH, true);
+        store.factors.borrow_mut().push((
+            "u1".into(),
+            MfaFactor {
+                sealed_secret: Vec::new(),
+                confirmed: true,
+                last_step: None,
+            },
+        ));
         assert!(matches!(
             log_in(&store, WEAK_PASSWORD),
             LoginOutcome::MfaRequired(u) if u.id == "u1"

@@ -155,7 +155,6 @@ mod tests {
             role: "user".into(),
             verified: false,
             disabled: false,
-            mfa_enabled: false,
             created_at_us: 0,
             updated_at_us: 0,
         }

@@ -131,7 +131,7 @@ fn listed_user_json(user: &User) -> Value {
 /// The listing's shape plus `mfa_enabled` and the live-session count.
 fn detailed_user_json(info: &AdminUserInfo) -> Value {
     let mut value = listed_user_json(&info.user);
-    value["mfa_enabled"] = json!(info.user.mfa_enabled);
+    value["mfa_enabled"] = json!(info.mfa_enabled);
     value["sessions"] = json!(info.live_sessions);
     value
 }

@@ -63,7 +63,7 @@ pub fn disable(ctx: &Context) -> Result<Response, ApiError> {
     let (identity, user) = signed_in(ctx)?;
     let body = DisableMfaRequest::from_json(&json_object(ctx.request)?)?;
     let (throttle, keys) = (throttle(ctx)?, ctx.config.required_mfa_keys()?);
-    if !user.mfa_enabled {
+    if !ctx.store.mfa_enabled(&user.id)? {
         return Err(NOT_ENABLED);
     }
     confirm_password(ctx, throttle, &user, &body.password)?;

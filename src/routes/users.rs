@@ -71,7 +71,7 @@ pub fn delete_me(ctx: &Context) -> Result<Response, ApiError> {
     let body = DeleteAccountRequest::from_json(&json_object(ctx.request)?)?;
     let (throttle, secure) = (throttle(ctx)?, ctx.config.cookie_secure()?);
     // Read before the password counts: a missing key is a `503` first.
-    let keys = match user.mfa_enabled {
+    let keys = match ctx.store.mfa_enabled(&user.id)? {
         true => Some(ctx.config.required_mfa_keys()?),
         false => None,
     };

@@ -13,6 +13,10 @@ use super::{
 };
 use crate::error::StoreError;
 
+/// Whether the user `u` has a confirmed TOTP factor (both dialects).
+const MFA_ENABLED: &str = "EXISTS (SELECT 1 FROM mfa_factors f WHERE f.user_id = u.id \
+                             AND f.confirmed_at IS NOT NULL) AS mfa_enabled";
+
 impl<D: Db> SqlStore<D> {
     /// Up to `page.limit` users after `page.after`, oldest first, whose
     /// email or name contains `page.query` (ASCII case folded). Postgres
@@ -74,7 +78,7 @@ impl<D: Db> SqlStore<D> {
                 &format!(
                     "SELECT {}, (SELECT count(*) FROM sessions s WHERE s.user_id = u.id \
                        AND s.revoked_at IS NULL AND s.absolute_expires_at > now())::int8 \
-                       AS live_sessions \
+                       AS live_sessions, {MFA_ENABLED} \
                      FROM (SELECT 1) AS one LEFT JOIN users u ON u.id = $1::text::uuid",
                     user_columns(Dialect::Postgres, "u")
                 ),
@@ -83,7 +87,8 @@ impl<D: Db> SqlStore<D> {
             Dialect::Sqlite => self.one_row(
                 &format!(
                     "SELECT {}, (SELECT count(*) FROM sessions s WHERE s.user_id = u.id \
-                       AND s.revoked_at IS NULL AND s.absolute_expires_at > ?2) AS live_sessions \
+                       AND s.revoked_at IS NULL AND s.absolute_expires_at > ?2) AS live_sessions, \
+                       {MFA_ENABLED} \
                      FROM (SELECT 1) AS one LEFT JOIN users u ON u.id = ?1",
                     user_columns(Dialect::Sqlite, "u")
                 ),
@@ -95,6 +100,7 @@ impl<D: Db> SqlStore<D> {
         };
         Ok(Some(AdminUserInfo {
             user,
+            mfa_enabled: row.boolean("mfa_enabled")?,
             live_sessions: row.opt_int("live_sessions")?.unwrap_or(0),
         }))
     }

@@ -49,8 +49,6 @@ pub struct User {
     pub verified: bool,
     /// Disabled by an admin: no login, no refresh.
     pub disabled: bool,
-    /// Two-factor is on (a confirmed TOTP factor).
-    pub mfa_enabled: bool,
     /// Microseconds since the Unix epoch.
     pub created_at_us: i64,
     pub updated_at_us: i64,
@@ -321,6 +319,8 @@ pub struct UserPage<'a> {
 #[derive(Debug, Clone, PartialEq)]
 pub struct AdminUserInfo {
     pub user: User,
+    /// Two-factor is on (a confirmed TOTP factor).
+    pub mfa_enabled: bool,
     /// Not revoked, before the absolute timeout.
     pub live_sessions: i64,
 }
@@ -493,6 +493,12 @@ pub trait Store {
     ) -> Result<Vec<SecurityEvent>, StoreError>;
     /// The user's TOTP factor, pending or confirmed.
     fn mfa_factor(&self, user_id: &str) -> Result<Option<MfaFactor>, StoreError>;
+    /// Whether two-factor is on (a confirmed factor). Asked only where it
+    /// matters (a login, a password re-check, the routes that then need a
+    /// code), not with every user read: `/me` and refresh never pay for it.
+    fn mfa_enabled(&self, user_id: &str) -> Result<bool, StoreError> {
+        Ok(self.mfa_factor(user_id)?.is_some_and(|f| f.confirmed))
+    }
     /// Saves a pending factor (replacing a pending one); `false` when the
     /// user's factor is already confirmed.
     fn save_pending_factor(&self, user_id: &str, sealed_secret: &[u8]) -> Result<bool, StoreError>;

@@ -111,7 +111,6 @@ impl Row {
             role: self.text("role")?,
             verified: self.boolean("verified")?,
             disabled: self.boolean("disabled")?,
-            mfa_enabled: self.boolean("mfa_enabled")?,
             created_at_us: self.int("created_us")?,
             updated_at_us: self.int("updated_us")?,
         }))
@@ -143,7 +142,6 @@ mod tests {
             "role",
             "verified",
             "disabled",
-            "mfa_enabled",
             "created_us",
             "updated_us",
         ];
@@ -157,7 +155,6 @@ mod tests {
                 Value::Null,
                 Value::Text("user".into()),
                 verified,
-                Value::Bool(false),
                 Value::Bool(false),
                 Value::Int(1),
                 Value::Int(2),

@@ -16,23 +16,16 @@ pub(super) fn user_columns(dialect: Dialect, alias: &str) -> String {
     } else {
         format!("{alias}.")
     };
-    // Two-factor is on when the user has a confirmed factor (a primary-key
-    // lookup).
-    let owner = if alias.is_empty() { "users" } else { alias };
-    let mfa_enabled = format!(
-        "EXISTS (SELECT 1 FROM mfa_factors mf WHERE mf.user_id = {owner}.id \
-           AND mf.confirmed_at IS NOT NULL) AS mfa_enabled"
-    );
     match dialect {
         Dialect::Postgres => format!(
             "{a}id::text AS user_id, {a}name, {a}email, {a}password, {a}photo, {a}role, \
-             {a}verified, {a}disabled, {mfa_enabled}, (extract(epoch from {a}created_at) * 1000000)::int8 AS created_us, \
+             {a}verified, {a}disabled, (extract(epoch from {a}created_at) * 1000000)::int8 AS created_us, \
              (extract(epoch from {a}updated_at) * 1000000)::int8 AS updated_us"
         ),
         Dialect::Sqlite => format!(
             "{a}id AS user_id, {a}name AS name, {a}email AS email, {a}password AS password, \
              {a}photo AS photo, {a}role AS role, {a}verified AS verified, \
-             {a}disabled AS disabled, {mfa_enabled}, \
+             {a}disabled AS disabled, \
              {a}created_at AS created_us, {a}updated_at AS updated_us"
         ),
     }
